@@ -1,0 +1,81 @@
+"""Postgres: the connection pool and the versioned schema migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+#: Arbitrary constant: the advisory lock that serialises concurrent `migrate` runs.
+_MIGRATION_LOCK_ID = 0x636F6E66
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    """The migrations shipped in ``configtrail/migrations``, ordered by version."""
+    found: list[Migration] = []
+    for entry in resources.files("configtrail.migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+async def create_pool(dsn: str, *, size: int = 4) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60)
+    assert pool is not None
+    return pool
+
+
+async def applied_versions(conn: asyncpg.Connection) -> list[int]:
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not exists:
+        return []
+    rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    return [row["version"] for row in rows]
+
+
+async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
+    done = set(await applied_versions(conn))
+    return [m for m in available_migrations() if m.version not in done]
+
+
+async def migrate(dsn: str) -> list[Migration]:
+    """Apply every pending migration, each in its own transaction; return what was applied."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_ID)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version    integer PRIMARY KEY,
+                       name       text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            applied: list[Migration] = []
+            for migration in await pending_migrations(conn):
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+                logger.info("applied migration %04d_%s", migration.version, migration.name)
+                applied.append(migration)
+            return applied
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
+    finally:
+        await conn.close()

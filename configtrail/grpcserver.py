@@ -1,0 +1,102 @@
+"""What every gRPC server of configtrail shares: health, reflection, graceful shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+logger = logging.getLogger(__name__)
+
+#: gRPC channel/server options shared by clients and servers.
+GRPC_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+@dataclass
+class RunningServer:
+    """A started gRPC server with its health service and the clean-up of its dependencies."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    service_names: Sequence[str]
+    grace: float
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+    async def stop(self) -> None:
+        """Health NOT_SERVING, stop accepting and finish in-flight RPCs, then close dependencies in order."""
+        await self.set_serving(False)
+        await self.server.stop(self.grace)
+        for close in self.on_close:
+            try:
+                await asyncio.wait_for(close(), timeout=max(self.grace, 5.0))
+            except TimeoutError:
+                logger.warning("closing %s timed out", getattr(close, "__qualname__", close))
+
+
+async def start_server(
+    *,
+    host: str,
+    port: int,
+    service_names: Sequence[str],
+    register: Callable[[grpc.aio.Server], None],
+    grace: float,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> RunningServer:
+    """Bind ``host:port`` (0 for any free port), add health and reflection, start, and mark SERVING."""
+    server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
+    register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC server to {host}:{port}")
+    await server.start()
+    running = RunningServer(server, bound, health_servicer, service_names, grace)
+    await running.set_serving(True)
+    return running
+
+
+async def wait_for_shutdown_signal() -> None:
+    """Return on the first SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def serve_until_signal(running: RunningServer, name: str) -> None:
+    logger.info("%s serving on port %d", name, running.port)
+    try:
+        await wait_for_shutdown_signal()
+        logger.info("%s stopping", name)
+    finally:
+        await running.stop()
+        logger.info("%s stopped", name)

@@ -1,0 +1,1 @@
+"""Generated protobuf package. DO NOT MODIFY, use `make protos` to update."""

@@ -1,0 +1,164 @@
+"""Redis streams: connecting, choosing a shard, encoding entries and appending them in groups.
+
+Each stream entry has one field (:data:`~configtrail.constants.STREAM_FIELD`) holding a serialized
+``StreamRecord``; one field per entry doubles what the Python client can append compared with one
+field per attribute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from configtrail import constants
+from configtrail.common.v1 import events_pb2
+from configtrail.errors import DependencyUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def connect(url: str, *, connect_timeout: float = 0.1, max_connections: int = 64) -> redis.Redis:
+    """A client that fails fast: no hidden retries, a short connect timeout."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=connect_timeout,
+        socket_keepalive=True,
+        retry=Retry(NoBackoff(), 0),
+        max_connections=max_connections,
+        decode_responses=False,
+    )
+
+
+def shard_for(session_id: str, shards: int) -> int:
+    """A session's events always land on one shard, so their order holds."""
+    if shards == 1:
+        return 0
+    return zlib.crc32(session_id.encode()) % shards
+
+
+def stream_for(session_id: str, shards: int) -> str:
+    return constants.event_stream(shard_for(session_id, shards))
+
+
+def encode(record: events_pb2.StreamRecord) -> bytes:
+    return record.SerializeToString()
+
+
+def decode(payload: bytes) -> events_pb2.StreamRecord:
+    record = events_pb2.StreamRecord()
+    record.ParseFromString(payload)
+    if record.WhichOneof("record") is None:
+        raise ValueError("stream entry holds no record")
+    return record
+
+
+@dataclass(frozen=True)
+class Append:
+    stream: str
+    payload: bytes
+
+
+class StreamAppender:
+    """Appends the entries of concurrent callers in one pipeline round trip, then waits once for the fsync.
+
+    Callers ``await append([...])``; the entries they pass are acknowledged (the returned stream ids)
+    only after Redis replied to every XADD and, with ``wait_aof``, after ``WAITAOF 1 0`` confirmed the
+    group is in the local append-only file. One group is in flight at a time: while it is, new callers
+    queue up and form the next group, which is what turns many small requests into few round trips.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        wait_aof: bool = True,
+        max_group: int = 2000,
+        operation_timeout: float = 2.0,
+    ) -> None:
+        self._client = client
+        self._wait_aof = wait_aof
+        self._max_group = max_group
+        self._timeout = operation_timeout
+        self._queue: deque[tuple[Sequence[Append], asyncio.Future[list[str]]]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.groups_written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="stream-appender")
+
+    async def append(self, entries: Sequence[Append]) -> list[str]:
+        if not entries:
+            return []
+        if self._closing or self._task is None:
+            raise DependencyUnavailable("ingest is shutting down")
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._queue.append((entries, future))
+        self._wake.set()
+        return await future
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                group = self._take_group()
+                await self._write(group)
+            if self._closing:
+                return
+
+    def _take_group(self) -> list[tuple[Sequence[Append], asyncio.Future[list[str]]]]:
+        group: list[tuple[Sequence[Append], asyncio.Future[list[str]]]] = []
+        size = 0
+        while self._queue and (not group or size + len(self._queue[0][0]) <= self._max_group):
+            entries, future = self._queue.popleft()
+            group.append((entries, future))
+            size += len(entries)
+        return group
+
+    async def _write(self, group: list[tuple[Sequence[Append], asyncio.Future[list[str]]]]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for entries, _ in group:
+            for entry in entries:
+                pipe.xadd(entry.stream, {constants.STREAM_FIELD: entry.payload})
+        if self._wait_aof:
+            pipe.execute_command("WAITAOF", 1, 0, int(self._timeout * 1000))
+        try:
+            replies = await asyncio.wait_for(pipe.execute(), self._timeout)
+            if self._wait_aof:
+                fsynced_locally = replies.pop()[0]
+                if fsynced_locally < 1:
+                    raise DependencyUnavailable("redis did not confirm the append-only file fsync in time")
+        except (RedisError, OSError, TimeoutError, DependencyUnavailable) as exc:
+            error = exc if isinstance(exc, DependencyUnavailable) else DependencyUnavailable(
+                f"redis unavailable: {exc.__class__.__name__}: {exc}"
+            )
+            logger.warning("append of %d requests failed: %s", len(group), error.message)
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        self.groups_written += 1
+        offset = 0
+        for entries, future in group:
+            ids = [reply.decode() for reply in replies[offset : offset + len(entries)]]
+            offset += len(entries)
+            if not future.done():
+                future.set_result(ids)

@@ -1,0 +1,1 @@
+"""The configtrail services: ingest, sync and metrics, one folder each."""

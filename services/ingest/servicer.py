@@ -1,0 +1,145 @@
+"""The Ingest gRPC servicer: validate, stamp, append, acknowledge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import grpc
+
+from configtrail import streams
+from configtrail.common.v1 import events_pb2
+from configtrail.errors import ConfigtrailError, FieldViolation, ValidationError, abort_for
+from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.validation import (
+    Clock,
+    Limits,
+    check_interaction,
+    check_metric,
+    check_session,
+    check_session_end,
+    check_snapshot,
+)
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServicer):
+    """Every record is validated, stamped with server time and appended to its session's stream shard."""
+
+    def __init__(
+        self,
+        appender: streams.StreamAppender,
+        *,
+        limits: Limits,
+        stream_shards: int,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._appender = appender
+        self._limits = limits
+        self._shards = stream_shards
+        self._now = now
+
+    def _entry(self, session_id: str, record: events_pb2.StreamRecord) -> streams.Append:
+        return streams.Append(streams.stream_for(session_id, self._shards), streams.encode(record))
+
+    async def StartSession(
+        self, request: ingest_pb2.StartSessionRequest, context: Context
+    ) -> ingest_pb2.StartSessionResponse:
+        try:
+            session = check_session(request.session, Clock(self._now()), self._limits, "session.")
+            await self._appender.append(
+                [self._entry(session.session_id, events_pb2.StreamRecord(session=session))]
+            )
+        except ConfigtrailError as error:
+            await abort_for(context, error)
+        return ingest_pb2.StartSessionResponse(session_id=session.session_id)
+
+    async def EndSession(
+        self, request: ingest_pb2.EndSessionRequest, context: Context
+    ) -> ingest_pb2.EndSessionResponse:
+        try:
+            end = check_session_end(request.session_id, request.reason, Clock(self._now()), self._limits)
+            await self._appender.append([self._entry(end.session_id, events_pb2.StreamRecord(session_end=end))])
+        except ConfigtrailError as error:
+            await abort_for(context, error)
+        return ingest_pb2.EndSessionResponse()
+
+    async def TrackInteraction(
+        self, request: ingest_pb2.TrackInteractionRequest, context: Context
+    ) -> ingest_pb2.TrackInteractionResponse:
+        try:
+            event = check_interaction(request.event, Clock(self._now()), self._limits, "event.")
+            await self._appender.append([self._entry(event.session_id, events_pb2.StreamRecord(interaction=event))])
+        except ConfigtrailError as error:
+            await abort_for(context, error)
+        return ingest_pb2.TrackInteractionResponse(
+            event_id=event.event_id, server_timestamp=event.server_timestamp
+        )
+
+    async def SaveSnapshot(
+        self, request: ingest_pb2.SaveSnapshotRequest, context: Context
+    ) -> ingest_pb2.SaveSnapshotResponse:
+        try:
+            snapshot = check_snapshot(request.snapshot, Clock(self._now()), self._limits, "snapshot.")
+            await self._appender.append(
+                [self._entry(snapshot.session_id, events_pb2.StreamRecord(snapshot=snapshot))]
+            )
+        except ConfigtrailError as error:
+            await abort_for(context, error)
+        return ingest_pb2.SaveSnapshotResponse(
+            snapshot_id=snapshot.snapshot_id, server_timestamp=snapshot.server_timestamp
+        )
+
+    async def TrackBatch(
+        self, request: ingest_pb2.TrackBatchRequest, context: Context
+    ) -> ingest_pb2.TrackBatchResponse:
+        try:
+            if len(request.items) > self._limits.max_batch_items:
+                reason = f"{len(request.items)} items; at most {self._limits.max_batch_items}"
+                raise ValidationError([FieldViolation("items", reason)])
+            sent_at = request.sent_at if request.HasField("sent_at") else None
+            results, entries = self.check_items(request.items, Clock.for_request(self._now(), sent_at, self._limits))
+            await self._appender.append(entries)
+        except ConfigtrailError as error:
+            await abort_for(context, error)
+        accepted = sum(1 for r in results if r.accepted)
+        return ingest_pb2.TrackBatchResponse(results=results, accepted=accepted, rejected=len(results) - accepted)
+
+    def check_items(
+        self, items: list[ingest_pb2.BatchItem], clock: Clock
+    ) -> tuple[list[ingest_pb2.ItemResult], list[streams.Append]]:
+        """Validate each item on its own: a bad item is rejected with its reasons, its neighbours go on."""
+        results: list[ingest_pb2.ItemResult] = []
+        entries: list[streams.Append] = []
+        for index, item in enumerate(items):
+            kind = item.WhichOneof("item")
+            try:
+                if kind == "interaction":
+                    event = check_interaction(item.interaction, clock, self._limits, "interaction.")
+                    record, session_id, record_id = events_pb2.StreamRecord(interaction=event), event.session_id, event.event_id
+                elif kind == "snapshot":
+                    snap = check_snapshot(item.snapshot, clock, self._limits, "snapshot.")
+                    record, session_id, record_id = events_pb2.StreamRecord(snapshot=snap), snap.session_id, snap.snapshot_id
+                elif kind == "metric":
+                    metric = check_metric(item.metric, clock, self._limits, "metric.")
+                    record, session_id, record_id = events_pb2.StreamRecord(metric=metric), metric.session_id, metric.metric_id
+                else:
+                    raise ValidationError([FieldViolation("item", "empty: one of interaction, snapshot, metric")])
+            except ValidationError as error:
+                results.append(
+                    ingest_pb2.ItemResult(
+                        index=index,
+                        accepted=False,
+                        errors=[ingest_pb2.FieldError(field=v.field, reason=v.reason) for v in error.violations],
+                    )
+                )
+                continue
+            entries.append(self._entry(session_id or record_id, record))
+            results.append(ingest_pb2.ItemResult(index=index, accepted=True, id=record_id))
+        return results, entries
+

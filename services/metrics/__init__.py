@@ -1,0 +1,1 @@
+"""Metrics: records performance metrics and answers analytics queries."""

@@ -1,0 +1,1 @@
+"""Sync: moves stream entries into Postgres through consumer groups, idempotently."""

@@ -1,0 +1,100 @@
+"""The Sync gRPC servicer: status of the streams and workers, flush, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import grpc
+import redis.asyncio as redis
+from redis.exceptions import RedisError, ResponseError
+
+from configtrail import constants
+from configtrail.errors import DependencyUnavailable, abort_for
+from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from services.sync.worker import SyncWorker, _id_key
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class SyncServicer(sync_pb2_grpc.SyncServicer):
+    def __init__(self, client: redis.Redis, pool: asyncpg.Pool, worker: SyncWorker) -> None:
+        self._redis = client
+        self._pool = pool
+        self._worker = worker
+
+    async def Status(self, request: sync_pb2.StatusRequest, context: Context) -> sync_pb2.StatusResponse:
+        response = sync_pb2.StatusResponse()
+        try:
+            for stream in self._worker.streams:
+                status = response.streams.add(stream=stream)
+                status.length = await self._redis.xlen(stream)
+                try:
+                    groups = await self._redis.xinfo_groups(stream)
+                except ResponseError:
+                    groups = []
+                for group in groups:
+                    if _text(group["name"]) != constants.SYNC_GROUP:
+                        continue
+                    status.pending = int(group["pending"])
+                    status.lag = int(group.get("lag") or 0)
+                    status.consumers = int(group["consumers"])
+                    status.last_delivered_id = _text(group["last-delivered-id"])
+        except (RedisError, OSError) as exc:
+            await abort_for(context, DependencyUnavailable(f"redis unavailable: {exc}"))
+        stats = self._worker.stats
+        worker = response.workers.add(
+            worker=self._worker.name,
+            entries_committed=stats.committed,
+            entries_per_second=stats.rate(),
+            state=stats.state,
+        )
+        if stats.last_commit_at is not None:
+            worker.last_commit_at.FromDatetime(stats.last_commit_at)
+        try:
+            response.dead_letters = await self._pool.fetchval(
+                "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL"
+            )
+        except (asyncpg.PostgresError, OSError) as exc:
+            await abort_for(context, DependencyUnavailable(f"postgres unavailable: {exc}"))
+        return response
+
+    async def Flush(self, request: sync_pb2.FlushRequest, context: Context) -> sync_pb2.FlushResponse:
+        """Wait until every entry appended before this call is acknowledged by the group."""
+        deadline = time.monotonic() + (request.timeout_seconds or 30.0)
+        try:
+            targets: dict[str, str] = {}
+            waited = 0
+            for stream in self._worker.streams:
+                info = await self._redis.xinfo_stream(stream)
+                targets[stream] = _text(info["last-generated-id"])
+                waited += int(info["length"])
+            while True:
+                if all([await self._settled(stream, target) for stream, target in targets.items()]):
+                    return sync_pb2.FlushResponse(entries_waited_for=waited)
+                if time.monotonic() > deadline:
+                    await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "entries still waiting for Postgres")
+                await asyncio.sleep(0.01)
+        except ResponseError:
+            return sync_pb2.FlushResponse()  # no stream yet: nothing was ever appended
+        except (RedisError, OSError) as exc:
+            await abort_for(context, DependencyUnavailable(f"redis unavailable: {exc}"))
+
+    async def _settled(self, stream: str, target: str) -> bool:
+        for group in await self._redis.xinfo_groups(stream):
+            if _text(group["name"]) != constants.SYNC_GROUP:
+                continue
+            if _id_key(_text(group["last-delivered-id"])) < _id_key(target):
+                return False
+            if int(group["pending"]) == 0:
+                return True
+            pending = await self._redis.xpending(stream, constants.SYNC_GROUP)
+            return _id_key(_text(pending["min"])) > _id_key(target)
+        return False

@@ -1,0 +1,304 @@
+"""The Sync worker: reads stream entries through a consumer group and commits them to Postgres.
+
+One worker consumes every shard. It acknowledges an entry only after the transaction that stored it
+committed, so a crash at any point leads to redelivery, and the unique ids make redelivery harmless.
+On start it first re-reads its own pending entries (id ``0``); entries another worker left pending for
+longer than ``sync_claim_idle_ms`` are claimed with ``XAUTOCLAIM``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import redis.asyncio as redis
+from redis.exceptions import RedisError, ResponseError
+
+from configtrail import constants, streams
+from configtrail.settings import SyncSettings
+from services.sync.writer import Batch, write_batch
+
+logger = logging.getLogger(__name__)
+
+#: Errors that mean "Postgres is unreachable": wait and retry the same batch.
+POSTGRES_DOWN: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TransactionRollbackError,
+    TimeoutError,
+)
+
+Entry = tuple[str, str, bytes | None]  # stream, entry id, payload (None: the entry was deleted)
+
+
+def default_worker_name(port: int) -> str:
+    return f"{socket.gethostname()}-{port}"
+
+
+@dataclass
+class WorkerStats:
+    committed: int = 0
+    batches: int = 0
+    dead_lettered: int = 0
+    last_commit_at: datetime | None = None
+    state: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.committed / elapsed if elapsed > 0 else 0.0
+
+
+class SyncWorker:
+    """Consumes every event stream shard for one consumer name until :meth:`stop` is called."""
+
+    def __init__(self, client: redis.Redis, pool: asyncpg.Pool, settings: SyncSettings, name: str) -> None:
+        self._redis = client
+        self._pool = pool
+        self._settings = settings
+        self.name = name
+        self.streams = constants.event_streams(settings.stream_shards)
+        self.stats = WorkerStats()
+        self._stopping = asyncio.Event()
+        self._last_claim = 0.0
+        self._last_trim = 0.0
+
+    def stop(self) -> None:
+        """Finish and acknowledge the batch in flight, then return from :meth:`run`."""
+        self._stopping.set()
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self._redis.xgroup_create(stream, constants.SYNC_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self) -> None:
+        backoff = _Backoff(self._settings.sync_retry_max_seconds)
+        own_pending = True
+        while not self._stopping.is_set():
+            try:
+                await self.ensure_groups()
+                entries = await self._read(pending=own_pending)
+                if own_pending and not entries:
+                    own_pending = False
+                    logger.info("worker %s drained its pending entries", self.name)
+                    continue
+                if not entries:
+                    entries = await self._claim_abandoned()
+                if entries:
+                    await self._commit(entries)
+                await self._maybe_trim()
+                self.stats.state = "ok"
+                backoff.reset()
+            except (RedisError, ConnectionError) as exc:
+                self.stats.state = f"redis unavailable: {exc}"
+                await self._pause(backoff, "redis", exc)
+        logger.info("worker %s stopped after %d entries", self.name, self.stats.committed)
+
+    async def _pause(self, backoff: _Backoff, what: str, exc: BaseException) -> None:
+        delay = backoff.next()
+        logger.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        except TimeoutError:
+            pass
+
+    async def _read(self, *, pending: bool) -> list[Entry]:
+        start_id = "0" if pending else ">"
+        block = None if pending else self._settings.sync_block_ms
+        reply = await self._redis.xreadgroup(
+            constants.SYNC_GROUP,
+            self.name,
+            dict.fromkeys(self.streams, start_id),
+            count=self._settings.sync_batch_size,
+            block=block,
+        )
+        entries: list[Entry] = []
+        for stream, items in reply or []:
+            stream_name = stream.decode() if isinstance(stream, bytes) else stream
+            for entry_id, fields in items:
+                entries.append((stream_name, entry_id.decode(), _payload(fields)))
+        return entries
+
+    async def _claim_abandoned(self) -> list[Entry]:
+        now = time.monotonic()
+        if now - self._last_claim < self._settings.sync_claim_idle_ms / 1000 / 2:
+            return []
+        self._last_claim = now
+        claimed: list[Entry] = []
+        for stream in self.streams:
+            reply = await self._redis.xautoclaim(
+                stream,
+                constants.SYNC_GROUP,
+                self.name,
+                min_idle_time=self._settings.sync_claim_idle_ms,
+                start_id="0-0",
+                count=self._settings.sync_batch_size,
+            )
+            for entry_id, fields in reply[1]:
+                claimed.append((stream, entry_id.decode(), _payload(fields)))
+        if claimed:
+            logger.info("worker %s claimed %d abandoned entries", self.name, len(claimed))
+        return claimed
+
+    async def _commit(self, entries: list[Entry]) -> None:
+        """Store the entries (isolating poison ones), then acknowledge them all."""
+        backoff = _Backoff(self._settings.sync_retry_max_seconds)
+        while True:
+            try:
+                dead = await self._store(entries)
+                break
+            except POSTGRES_DOWN as exc:
+                self.stats.state = f"postgres unavailable: {exc}"
+                await self._pause(backoff, "postgres", exc)
+                if self._stopping.is_set():
+                    logger.warning("stopping with %d entries unacknowledged; they will be redelivered",
+                                   len(entries))
+                    return
+        await self._ack(entries)
+        self.stats.committed += len(entries) - dead
+        self.stats.dead_lettered += dead
+        self.stats.batches += 1
+        self.stats.last_commit_at = datetime.now(UTC)
+
+    async def _ack(self, entries: list[Entry]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        backoff = _Backoff(self._settings.sync_retry_max_seconds)
+        while True:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for stream, ids in by_stream.items():
+                    pipe.xack(stream, constants.SYNC_GROUP, *ids)
+                await pipe.execute()
+                return
+            except (RedisError, ConnectionError) as exc:
+                # committed but not acknowledged: a redelivery would be harmless, but retry to save the work
+                self.stats.state = f"redis unavailable: {exc}"
+                await self._pause(backoff, "redis", exc)
+                if self._stopping.is_set():
+                    return
+
+    async def _store(self, entries: list[Entry]) -> int:
+        """Write the decodable entries; bisect a failing batch to isolate poison. Returns dead letters."""
+        batch = Batch()
+        poison: list[tuple[Entry, str]] = []
+        for entry in entries:
+            if entry[2] is None:
+                continue  # deleted from the stream (erased): nothing to store, only to acknowledge
+            try:
+                batch.add(streams.decode(entry[2]))
+            except Exception as exc:  # noqa: BLE001 - any decode failure makes the entry poison
+                poison.append((entry, f"undecodable: {exc.__class__.__name__}: {exc}"))
+        async with self._pool.acquire() as conn:
+            if poison:
+                await self._dead_letter(conn, poison)
+            if len(batch) == 0:
+                return len(poison)
+            try:
+                await write_batch(conn, batch)
+                return len(poison)
+            except POSTGRES_DOWN:
+                raise
+            except asyncpg.PostgresError as exc:
+                good = [e for e in entries if e not in {p[0] for p in poison}]
+                if len(good) == 1:
+                    await self._dead_letter(conn, [(good[0], f"{exc.__class__.__name__}: {exc}")])
+                    return len(poison) + 1
+                logger.warning("batch of %d failed (%s); splitting to isolate the bad entry", len(good), exc)
+        middle = len(good) // 2
+        return len(poison) + await self._store(good[:middle]) + await self._store(good[middle:])
+
+    async def _dead_letter(self, conn: asyncpg.Connection, items: list[tuple[Entry, str]]) -> None:
+        for (stream, entry_id, payload), error in items:
+            payload = payload or b""
+            session_id = _session_of(payload)
+            await conn.execute(
+                """INSERT INTO dead_letters (stream, entry_id, session_id, payload, error, attempts)
+                   VALUES ($1, $2, $3, $4, $5, 1)
+                   ON CONFLICT (stream, entry_id) DO UPDATE SET attempts = dead_letters.attempts + 1,
+                       error = excluded.error""",
+                stream,
+                entry_id,
+                session_id,
+                payload,
+                error[:2000],
+            )
+            logger.error("dead-lettered %s %s: %s", stream, entry_id, error)
+
+    async def _maybe_trim(self) -> None:
+        """Trim each stream below the oldest entry its group still needs (pending, or not yet read)."""
+        now = time.monotonic()
+        if now - self._last_trim < 1.0:
+            return
+        self._last_trim = now
+        for stream in self.streams:
+            groups = await self._redis.xinfo_groups(stream)
+            floor: str | None = None
+            for group in groups:
+                pending = await self._redis.xpending(stream, group["name"])
+                if pending["pending"]:
+                    candidate = pending["min"].decode() if isinstance(pending["min"], bytes) else pending["min"]
+                else:
+                    last = group["last-delivered-id"]
+                    last = last.decode() if isinstance(last, bytes) else last
+                    candidate = _next_id(last)
+                if floor is None or _id_key(candidate) < _id_key(floor):
+                    floor = candidate
+            if floor is not None and floor != "0-1":
+                await self._redis.xtrim(stream, minid=floor, approximate=False)
+
+
+def _payload(fields: dict[bytes, bytes] | None) -> bytes | None:
+    if not fields:
+        return None
+    return fields.get(constants.STREAM_FIELD.encode(), b"")
+
+
+def _session_of(payload: bytes) -> str | None:
+    try:
+        record = streams.decode(payload)
+    except Exception:  # noqa: BLE001 - an undecodable payload names no session
+        return None
+    kind = record.WhichOneof("record")
+    inner = getattr(record, kind) if kind else None
+    return getattr(inner, "session_id", None) or None
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _next_id(entry_id: str) -> str:
+    ms, seq = _id_key(entry_id)
+    return f"{ms}-{seq + 1}"
+
+
+class _Backoff:
+    """Capped exponential backoff: 0.1 s, 0.2 s, … up to ``cap``."""
+
+    def __init__(self, cap: float) -> None:
+        self._cap = cap
+        self._delay = 0.1
+
+    def next(self) -> float:
+        delay = self._delay
+        self._delay = min(self._delay * 2, self._cap)
+        return delay
+
+    def reset(self) -> None:
+        self._delay = 0.1

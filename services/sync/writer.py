@@ -1,0 +1,308 @@
+"""Writes a batch of decoded stream records to Postgres in one transaction, idempotently.
+
+Order inside the transaction: sessions first (explicit starts upserted, sessions only referenced by
+events created), then interactions, snapshots and metrics with ``ON CONFLICT DO NOTHING`` on their
+client-supplied ids, then session ends; the per-session rollups are updated from the rows that were
+actually inserted, so a redelivered entry changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from configtrail.common.v1 import events_pb2
+from configtrail.vocabulary import DEVICE_TYPES, END_REASONS, EVENT_TYPES, SNAPSHOT_TRIGGERS
+
+
+def _time(ts: timestamp_pb2.Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def _json(message: struct_pb2.Struct, present: bool) -> str | None:
+    if not present:
+        return None
+    return orjson.dumps(json_format.MessageToDict(message)).decode()
+
+
+def _nullable_int(value: int) -> int | None:
+    return value or None
+
+
+@dataclass
+class Batch:
+    """The records of one batch, column-wise, ready for ``unnest``."""
+
+    sessions: list[events_pb2.UserSession] = field(default_factory=list)
+    interactions: list[events_pb2.InteractionEvent] = field(default_factory=list)
+    snapshots: list[events_pb2.ConfigurationSnapshot] = field(default_factory=list)
+    metrics: list[events_pb2.PerformanceMetric] = field(default_factory=list)
+    ends: list[events_pb2.SessionEnd] = field(default_factory=list)
+
+    def add(self, record: events_pb2.StreamRecord) -> None:
+        kind = record.WhichOneof("record")
+        if kind == "session":
+            self.sessions.append(record.session)
+        elif kind == "interaction":
+            self.interactions.append(record.interaction)
+        elif kind == "snapshot":
+            self.snapshots.append(record.snapshot)
+        elif kind == "metric":
+            self.metrics.append(record.metric)
+        elif kind == "session_end":
+            self.ends.append(record.session_end)
+        else:
+            raise ValueError(f"unknown record kind {kind!r}")
+
+    def __len__(self) -> int:
+        return len(self.sessions) + len(self.interactions) + len(self.snapshots) + len(self.metrics) + len(
+            self.ends
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    interactions: int
+    snapshots: int
+    metrics: int
+    sessions: int
+
+
+_UPSERT_SESSIONS = """
+INSERT INTO user_sessions AS s (session_id, started_at, last_seen_at, user_agent, device_type,
+    viewport_width, viewport_height, referrer, landing_page, locale)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[],
+    $6::int[], $7::int[], $8::text[], $9::text[], $10::text[])
+ON CONFLICT (session_id) DO UPDATE SET
+    started_at = least(s.started_at, excluded.started_at),
+    last_seen_at = greatest(s.last_seen_at, excluded.last_seen_at),
+    user_agent = excluded.user_agent,
+    device_type = excluded.device_type,
+    viewport_width = coalesce(excluded.viewport_width, s.viewport_width),
+    viewport_height = coalesce(excluded.viewport_height, s.viewport_height),
+    referrer = excluded.referrer,
+    landing_page = excluded.landing_page,
+    locale = excluded.locale
+"""
+
+# sessions only referenced by events: created so the foreign key holds, never overwritten
+_ENSURE_SESSIONS = """
+INSERT INTO user_sessions (session_id, started_at, last_seen_at, device_type, viewport_width, viewport_height)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::int[], $6::int[])
+ON CONFLICT (session_id) DO NOTHING
+"""
+
+_INSERT_INTERACTIONS = """
+WITH inserted AS (
+    INSERT INTO interaction_events (event_id, session_id, event_type, custom_event_type, category,
+        element_id, selection_value, previous_value, time_spent_ms, device_type, viewport_width,
+        viewport_height, additional_data, sequence, occurred_at, received_at)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::bigint[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::bigint[],
+        $15::timestamptz[], $16::timestamptz[])
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING session_id, occurred_at, category, element_id
+), per_session AS (
+    SELECT DISTINCT ON (session_id) session_id, occurred_at, category, element_id,
+           count(*) OVER (PARTITION BY session_id) AS n
+    FROM inserted ORDER BY session_id, occurred_at DESC
+)
+UPDATE user_sessions s SET
+    interaction_count = s.interaction_count + p.n,
+    last_seen_at = greatest(s.last_seen_at, p.occurred_at),
+    last_interaction_at = greatest(s.last_interaction_at, p.occurred_at),
+    last_category = CASE WHEN s.last_interaction_at IS NULL OR p.occurred_at >= s.last_interaction_at
+                         THEN p.category ELSE s.last_category END,
+    last_element_id = CASE WHEN s.last_interaction_at IS NULL OR p.occurred_at >= s.last_interaction_at
+                           THEN p.element_id ELSE s.last_element_id END
+FROM per_session p WHERE s.session_id = p.session_id
+RETURNING p.n
+"""
+
+_INSERT_SNAPSHOTS = """
+WITH inserted AS (
+    INSERT INTO configuration_snapshots (snapshot_id, session_id, configuration, total_price_minor, currency,
+        completion_percentage, trigger, additional_data, occurred_at, received_at)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::float8[],
+        $7::text[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[])
+    ON CONFLICT (snapshot_id) DO NOTHING
+    RETURNING session_id, occurred_at, configuration, total_price_minor, currency, completion_percentage, trigger
+), per_session AS (
+    SELECT DISTINCT ON (session_id) session_id, occurred_at, configuration, total_price_minor, currency,
+           completion_percentage,
+           count(*) OVER (PARTITION BY session_id) AS n,
+           bool_or(trigger = 'order_attempt') OVER (PARTITION BY session_id) AS ordered
+    FROM inserted ORDER BY session_id, occurred_at DESC
+)
+UPDATE user_sessions s SET
+    snapshot_count = s.snapshot_count + p.n,
+    last_seen_at = greatest(s.last_seen_at, p.occurred_at),
+    status = CASE WHEN p.ordered THEN 'ordered' ELSE s.status END,
+    latest_snapshot_at = greatest(s.latest_snapshot_at, p.occurred_at),
+    latest_configuration = CASE WHEN s.latest_snapshot_at IS NULL OR p.occurred_at >= s.latest_snapshot_at
+                                THEN p.configuration ELSE s.latest_configuration END,
+    latest_total_price_minor = CASE WHEN s.latest_snapshot_at IS NULL OR p.occurred_at >= s.latest_snapshot_at
+                                    THEN p.total_price_minor ELSE s.latest_total_price_minor END,
+    latest_currency = CASE WHEN s.latest_snapshot_at IS NULL OR p.occurred_at >= s.latest_snapshot_at
+                           THEN p.currency ELSE s.latest_currency END,
+    completion_percentage = CASE WHEN s.latest_snapshot_at IS NULL OR p.occurred_at >= s.latest_snapshot_at
+                                 THEN p.completion_percentage ELSE s.completion_percentage END
+FROM per_session p WHERE s.session_id = p.session_id
+RETURNING p.n
+"""
+
+# a metric may name a session that was never seen: it is kept, without the link
+_INSERT_METRICS = """
+INSERT INTO performance_metrics (metric_id, session_id, metric_name, value_ms, endpoint, user_agent,
+    additional_data, occurred_at, received_at)
+SELECT m.metric_id, s.session_id, m.metric_name, m.value_ms, m.endpoint, m.user_agent, m.additional_data,
+       m.occurred_at, m.received_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::jsonb[],
+            $8::timestamptz[], $9::timestamptz[])
+     AS m(metric_id, session_id, metric_name, value_ms, endpoint, user_agent, additional_data,
+          occurred_at, received_at)
+LEFT JOIN user_sessions s ON s.session_id = m.session_id
+ON CONFLICT (metric_id) DO NOTHING
+"""
+
+_END_SESSIONS = """
+UPDATE user_sessions s SET
+    ended_at = greatest(s.ended_at, e.ended_at),
+    end_reason = e.reason,
+    last_seen_at = greatest(s.last_seen_at, e.ended_at),
+    status = CASE WHEN e.reason = 'order' THEN 'ordered' ELSE s.status END
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(session_id, reason, ended_at)
+WHERE s.session_id = e.session_id
+"""
+
+
+def _referenced_sessions(batch: Batch) -> dict[str, tuple[datetime, datetime, str, int | None, int | None]]:
+    """Sessions named by interactions, snapshots and ends: first and last time seen, device, viewport."""
+    seen: dict[str, tuple[datetime, datetime, str, int | None, int | None]] = {}
+
+    def note(session_id: str, when: datetime, device: str = "unspecified",
+             width: int | None = None, height: int | None = None) -> None:
+        if session_id in seen:
+            first, last, old_device, old_width, old_height = seen[session_id]
+            seen[session_id] = (min(first, when), max(last, when), old_device if device == "unspecified"
+                                else device, old_width or width, old_height or height)
+        else:
+            seen[session_id] = (when, when, device, width, height)
+
+    for event in batch.interactions:
+        note(event.session_id, _time(event.client_timestamp), DEVICE_TYPES.word(event.device_type),
+             _nullable_int(event.viewport_width), _nullable_int(event.viewport_height))
+    for snapshot in batch.snapshots:
+        note(snapshot.session_id, _time(snapshot.client_timestamp))
+    for end in batch.ends:
+        note(end.session_id, _time(end.ended_at))
+    return seen
+
+
+async def write_batch(conn: asyncpg.Connection, batch: Batch) -> WriteResult:
+    """Store ``batch`` in one transaction; return how many rows were new."""
+    async with conn.transaction():
+        sessions = _dedupe_sessions(batch.sessions)
+        if sessions:
+            await conn.execute(
+                _UPSERT_SESSIONS,
+                [s.session_id for s in sessions],
+                [_time(s.started_at) for s in sessions],
+                [_time(s.last_seen_at) for s in sessions],
+                [s.user_agent for s in sessions],
+                [DEVICE_TYPES.word(s.device_type) for s in sessions],
+                [_nullable_int(s.viewport_width) for s in sessions],
+                [_nullable_int(s.viewport_height) for s in sessions],
+                [s.referrer for s in sessions],
+                [s.landing_page for s in sessions],
+                [s.locale for s in sessions],
+            )
+        referenced = _referenced_sessions(batch)
+        if referenced:
+            ids = sorted(referenced)
+            await conn.execute(
+                _ENSURE_SESSIONS,
+                ids,
+                [referenced[i][0] for i in ids],
+                [referenced[i][1] for i in ids],
+                [referenced[i][2] for i in ids],
+                [referenced[i][3] for i in ids],
+                [referenced[i][4] for i in ids],
+            )
+        interactions = 0
+        if batch.interactions:
+            ev = batch.interactions
+            rows = await conn.fetch(
+                _INSERT_INTERACTIONS,
+                [e.event_id for e in ev],
+                [e.session_id for e in ev],
+                [EVENT_TYPES.word(e.event_type) for e in ev],
+                [e.custom_event_type or None for e in ev],
+                [e.category for e in ev],
+                [e.element_id for e in ev],
+                [e.selection_value for e in ev],
+                [e.previous_value for e in ev],
+                [e.time_spent_ms for e in ev],
+                [DEVICE_TYPES.word(e.device_type) for e in ev],
+                [_nullable_int(e.viewport_width) for e in ev],
+                [_nullable_int(e.viewport_height) for e in ev],
+                [_json(e.additional_data, e.HasField("additional_data")) for e in ev],
+                [e.sequence or None for e in ev],
+                [_time(e.client_timestamp) for e in ev],
+                [_time(e.server_timestamp) for e in ev],
+            )
+            interactions = sum(row["n"] for row in rows)
+        snapshots = 0
+        if batch.snapshots:
+            sn = batch.snapshots
+            rows = await conn.fetch(
+                _INSERT_SNAPSHOTS,
+                [s.snapshot_id for s in sn],
+                [s.session_id for s in sn],
+                [_json(s.configuration, True) for s in sn],
+                [s.total_price.amount_minor for s in sn],
+                [s.total_price.currency for s in sn],
+                [s.completion_percentage for s in sn],
+                [SNAPSHOT_TRIGGERS.word(s.trigger) for s in sn],
+                [_json(s.additional_data, s.HasField("additional_data")) for s in sn],
+                [_time(s.client_timestamp) for s in sn],
+                [_time(s.server_timestamp) for s in sn],
+            )
+            snapshots = sum(row["n"] for row in rows)
+        metrics = 0
+        if batch.metrics:
+            me = batch.metrics
+            status = await conn.execute(
+                _INSERT_METRICS,
+                [m.metric_id for m in me],
+                [m.session_id or None for m in me],
+                [m.metric_name for m in me],
+                [m.value_ms for m in me],
+                [m.endpoint for m in me],
+                [m.user_agent for m in me],
+                [_json(m.additional_data, m.HasField("additional_data")) for m in me],
+                [_time(m.timestamp) for m in me],
+                [_time(m.server_timestamp) for m in me],
+            )
+            metrics = int(status.split()[-1])
+        if batch.ends:
+            await conn.execute(
+                _END_SESSIONS,
+                [e.session_id for e in batch.ends],
+                [END_REASONS.word(e.reason) for e in batch.ends],
+                [_time(e.ended_at) for e in batch.ends],
+            )
+    return WriteResult(interactions, snapshots, metrics, len(sessions))
+
+
+def _dedupe_sessions(sessions: Sequence[events_pb2.UserSession]) -> list[events_pb2.UserSession]:
+    """One row per session id (the last start wins): an upsert may not touch a row twice."""
+    latest: dict[str, events_pb2.UserSession] = {}
+    for session in sessions:
+        latest[session.session_id] = session
+    return list(latest.values())

@@ -1,0 +1,132 @@
+"""One interaction the whole way: Ingest over gRPC → Redis stream → Sync → a row in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+import pytest
+from google.protobuf import struct_pb2
+
+from configtrail.common.v1 import events_pb2
+from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+
+
+def interaction(session_id: str, **fields: object) -> events_pb2.InteractionEvent:
+    data = struct_pb2.Struct()
+    data.update({"step": 2, "source": "test"})
+    event = events_pb2.InteractionEvent(
+        session_id=session_id,
+        event_type=events_pb2.EVENT_TYPE_SELECTION,
+        category="nest",
+        element_id="nest-size-80",
+        selection_value="nest_80",
+        previous_value="nest_60",
+        time_spent_ms=1500,
+        device_type=events_pb2.DEVICE_TYPE_DESKTOP,
+        viewport_width=1440,
+        viewport_height=900,
+        additional_data=data,
+        sequence=1,
+    )
+    for name, value in fields.items():
+        setattr(event, name, value)
+    return event
+
+
+async def wait_for_rows(pool: asyncpg.Pool, query: str, *args: object, expect: int, within: float) -> float:
+    """Poll until ``query`` counts ``expect`` rows; return the seconds it took."""
+    start = time.monotonic()
+    while True:
+        count = await pool.fetchval(query, *args)
+        if count == expect:
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise AssertionError(f"{count} rows after {within}s, expected {expect}")
+        await asyncio.sleep(0.02)
+
+
+async def test_tracked_interaction_reaches_postgres_within_two_seconds(
+    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    event_id = str(uuid.uuid4())
+    reply = await ingest.TrackInteraction(
+        ingest_pb2.TrackInteractionRequest(event=interaction(session_id, event_id=event_id))
+    )
+    assert reply.event_id == event_id
+    assert reply.server_timestamp.seconds > 0
+
+    await wait_for_rows(pg_pool, "SELECT count(*) FROM interaction_events WHERE event_id = $1",
+                        uuid.UUID(event_id), expect=1, within=2.0)
+    row = await pg_pool.fetchrow("SELECT * FROM interaction_events WHERE event_id = $1", uuid.UUID(event_id))
+    assert row is not None
+    assert row["session_id"] == session_id
+    assert row["event_type"] == "selection"
+    assert row["category"] == "nest"
+    assert row["selection_value"] == "nest_80"
+    assert row["previous_value"] == "nest_60"
+    assert row["time_spent_ms"] == 1500
+    assert row["device_type"] == "desktop"
+    assert (row["viewport_width"], row["viewport_height"]) == (1440, 900)
+    assert row["sequence"] == 1
+    assert '"source": "test"' in row["additional_data"]
+    assert row["received_at"] >= row["occurred_at"]
+    session = await pg_pool.fetchrow("SELECT * FROM user_sessions WHERE session_id = $1", session_id)
+    assert session is not None, "a session first seen through an event is created, not rejected"
+    assert session["interaction_count"] == 1
+    assert session["last_category"] == "nest"
+    assert session["device_type"] == "desktop"
+
+
+async def test_same_event_sent_twice_is_stored_once(
+    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    event = interaction(session_id, event_id=str(uuid.uuid4()))
+    first = await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=event))
+    second = await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=event))
+    assert first.event_id == second.event_id
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
+
+    assert await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id) == 1
+    assert await pg_pool.fetchval(
+        "SELECT interaction_count FROM user_sessions WHERE session_id = $1", session_id
+    ) == 1, "the rollup counts the event once"
+
+
+async def test_flush_returns_after_everything_appended_is_committed(
+    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    await asyncio.gather(*(
+        ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction(session_id, sequence=n + 1)))
+        for n in range(50)
+    ))
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
+    assert await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id) == 50
+
+
+async def test_status_reports_the_stream_and_the_worker(
+    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub
+) -> None:
+    await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction("s-status")))
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
+    status = await sync.Status(sync_pb2.StatusRequest())
+    assert [s.stream for s in status.streams] == ["configtrail:events:{s0}"]
+    assert status.streams[0].pending == 0
+    assert status.streams[0].consumers >= 1
+    assert status.workers[0].entries_committed >= 1
+    assert status.workers[0].state == "ok"
+    assert status.dead_letters == 0
+
+
+@pytest.mark.parametrize("shards", [4])
+async def test_events_of_one_session_land_on_one_shard(shards: int) -> None:
+    from configtrail.streams import shard_for
+
+    assert {shard_for("session-abc", shards) for _ in range(10)} == {shard_for("session-abc", shards)}
+    assert len({shard_for(f"session-{n}", shards) for n in range(200)}) == shards
