@@ -91,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         setup_logging(metrics_settings.log_level, metrics_settings.log_json, "metrics")
         _run(_migrate_then(metrics_settings, serve_metrics(metrics_settings)))
     elif name == "gateway":
-        from configtrail.settings import GatewaySettings
+        from gateway.settings import GatewaySettings
         from gateway.server import serve as serve_gateway
 
         gateway_settings = GatewaySettings()

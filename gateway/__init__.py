@@ -1,0 +1,1 @@
+"""Gateway: the HTTP server browsers talk to; translates JSON and sendBeacon calls into gRPC."""
