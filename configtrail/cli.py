@@ -34,8 +34,9 @@ def _say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def database_and_redis(settings: CommonSettings, postgres_port: int = 0,
-                       redis_port: int = 0) -> Iterator[tuple[str, str]]:
+def database_and_redis(
+    settings: CommonSettings, postgres_port: int = 0, redis_port: int = 0
+) -> Iterator[tuple[str, str]]:
     """The configured servers, or embedded ones under the data folder (stopped on exit)."""
     from configtrail.embedded import EmbeddedPostgres, EmbeddedValkey
 
@@ -91,8 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         setup_logging(metrics_settings.log_level, metrics_settings.log_json, "metrics")
         _run(_migrate_then(metrics_settings, serve_metrics(metrics_settings)))
     elif name == "gateway":
-        from gateway.settings import GatewaySettings
         from gateway.server import serve as serve_gateway
+        from gateway.settings import GatewaySettings
 
         gateway_settings = GatewaySettings()
         setup_logging(gateway_settings.log_level, gateway_settings.log_json, "gateway")

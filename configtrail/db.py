@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 logger = logging.getLogger(__name__)
+
+#: A connection, whether taken from a pool or opened on its own.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 #: Arbitrary constant: the advisory lock that serialises concurrent `migrate` runs.
 _MIGRATION_LOCK_ID = 0x636F6E66

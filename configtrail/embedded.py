@@ -158,17 +158,38 @@ class EmbeddedPostgres(_Server):
         if not (self.data_dir / "PG_VERSION").exists():
             logger.info("initialising PostgreSQL data in %s", self.data_dir)
             subprocess.run(
-                [str(self.bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                 "-E", "UTF8", "--locale=C"],
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ],
                 check=True,
                 capture_output=True,
                 user=self._user,
             )
         self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
-            [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-             "-c", "max_connections=200", "-c", "fsync=on"],
+            [
+                str(self.bin / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+            ],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             user=self._user,
@@ -195,11 +216,23 @@ class EmbeddedPostgres(_Server):
             time.sleep(0.1)
 
     def _ensure_database(self) -> None:
-        psql = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                "-d", "postgres", "-tAc"]
+        psql = [
+            str(self.bin / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         exists = subprocess.run(
             [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
-            capture_output=True, check=True, text=True,
+            capture_output=True,
+            check=True,
+            text=True,
         )
         if exists.stdout.strip() != "1":
             subprocess.run([*psql, f"CREATE DATABASE {DATABASE_NAME}"], capture_output=True, check=True)
@@ -232,16 +265,26 @@ class EmbeddedValkey(_Server):
         self.process = subprocess.Popen(
             [
                 str(self.binary),
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.data_dir),
-                "--pidfile", str(pid_file),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
-                "--maxmemory-policy", "noeviction",
-                "--protected-mode", "yes",
-                "--daemonize", "no",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--pidfile",
+                str(pid_file),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--protected-mode",
+                "yes",
+                "--daemonize",
+                "no",
             ],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

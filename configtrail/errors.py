@@ -110,7 +110,7 @@ def retry_delay_from(error: grpc.aio.AioRpcError) -> float | None:
         if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()
             detail.Unpack(info)
-            return info.retry_delay.ToMilliseconds() / 1000
+            return float(info.retry_delay.ToMilliseconds()) / 1000
     return None
 
 

@@ -39,9 +39,13 @@ class CommonSettings(BaseSettings):
     # input limits, shared by every service that validates records
     max_batch_items: int = Field(default=500, ge=1, description="Most items in one TrackBatch call.")
     max_id_length: int = Field(default=128, ge=1, description="Longest session, event or element id.")
-    max_value_bytes: int = Field(default=1024, ge=1, description="Longest selection/previous value, category.")
+    max_value_bytes: int = Field(
+        default=1024, ge=1, description="Longest selection/previous value, category."
+    )
     max_additional_data_bytes: int = Field(default=8 * 1024, ge=2, description="Largest additionalData JSON.")
-    max_configuration_bytes: int = Field(default=64 * 1024, ge=2, description="Largest snapshot configuration.")
+    max_configuration_bytes: int = Field(
+        default=64 * 1024, ge=2, description="Largest snapshot configuration."
+    )
     max_viewport_pixels: int = Field(default=16_384, ge=1, description="Largest viewport width or height.")
     max_time_spent_ms: int = Field(default=86_400_000, ge=1, description="Longest timeSpent of one event.")
     max_clock_ahead_seconds: float = Field(
@@ -53,7 +57,9 @@ class CommonSettings(BaseSettings):
 
     def require_database_url(self) -> str:
         if self.database_url is None:
-            raise RuntimeError("CONFIGTRAIL_DATABASE_URL is not set (`configtrail up` sets it for its children)")
+            raise RuntimeError(
+                "CONFIGTRAIL_DATABASE_URL is not set (`configtrail up` sets it for its children)"
+            )
         return self.database_url.get_secret_value()
 
     def require_redis_url(self) -> str:
@@ -67,16 +73,32 @@ class IngestSettings(CommonSettings):
 
     ingest_port: int = Field(default=DEFAULT_INGEST_PORT, ge=0, le=65535)
     redis_timeout_ms: int = Field(
-        default=100, ge=1, description="A Redis call that takes longer answers UNAVAILABLE instead of hanging."
+        default=100,
+        ge=1,
+        description="A Redis call that takes longer answers UNAVAILABLE instead of hanging.",
     )
     redis_wait_aof: bool = Field(
         default=True,
-        description="Wait with WAITAOF until each group of appends is fsynced to the AOF before acknowledging.",
+        description="Wait (WAITAOF) until each group of appends is fsynced to the AOF before acknowledging.",
     )
     redis_operation_timeout_ms: int = Field(
         default=2000, ge=10, description="Longest an append round trip (with its fsync wait) may take."
     )
     append_max_group: int = Field(default=2000, ge=1, description="Most entries appended in one round trip.")
+    max_backlog: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Unsynced entries per stream shard before RESOURCE_EXHAUSTED (0: off).",
+    )
+    backlog_retry_seconds: float = Field(
+        default=1.0, gt=0, description="RetryInfo delay when over the backlog."
+    )
+    session_idle_seconds: int = Field(
+        default=1800, ge=1, description="Inactivity after which a session's live state expires."
+    )
+    stream_max_in_flight: int = Field(
+        default=64, ge=1, description="StreamEvents messages appended concurrently per stream before waiting."
+    )
 
 
 class SyncSettings(CommonSettings):
@@ -89,7 +111,9 @@ class SyncSettings(CommonSettings):
     sync_claim_idle_ms: int = Field(
         default=30_000, ge=100, description="Pending entries of a dead worker idle this long are claimed."
     )
-    sync_max_deliveries: int = Field(default=5, ge=1, description="Deliveries before an entry is dead-lettered.")
+    sync_max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries before an entry is dead-lettered."
+    )
     sync_retry_max_seconds: float = Field(default=10.0, gt=0, description="Cap of the outage backoff.")
 
 

@@ -65,7 +65,9 @@ def run_stack(settings: UpSettings) -> int:
             generated: dict[str, str] = {}
             import os
 
-            if not os.environ.get("CONFIGTRAIL_WRITE_KEYS") and not os.environ.get("CONFIGTRAIL_ADMIN_TOKENS"):
+            if not os.environ.get("CONFIGTRAIL_WRITE_KEYS") and not os.environ.get(
+                "CONFIGTRAIL_ADMIN_TOKENS"
+            ):
                 generated = development_credentials(settings.data_dir)
                 overrides.update(generated)
             signal.signal(signal.SIGTERM, previous)
@@ -92,13 +94,21 @@ async def _supervise(
     probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     env = child_env(overrides)
     children = [
-        Child(name, [sys.executable, "-m", "configtrail", "serve", name], env,
-              grpc_health_check(f"{probe_host}:{ports[name]}"))
+        Child(
+            name,
+            [sys.executable, "-m", "configtrail", "serve", name],
+            env,
+            grpc_health_check(f"{probe_host}:{ports[name]}"),
+        )
         for name in ("ingest", "sync", "metrics")
     ]
     children.append(
-        Child("gateway", [sys.executable, "-m", "configtrail", "serve", "gateway"], env,
-              http_health_check(probe_host, ports["gateway"]))
+        Child(
+            "gateway",
+            [sys.executable, "-m", "configtrail", "serve", "gateway"],
+            env,
+            http_health_check(probe_host, ports["gateway"]),
+        )
     )
     supervisor = Supervisor(children)
     stop = asyncio.Event()
@@ -141,7 +151,9 @@ async def _flush_sync(address: str, timeout: float = 30.0) -> None:
             )
             logger.info("sync flushed (%d entries in the streams)", reply.entries_waited_for)
         except grpc.aio.AioRpcError as exc:
-            logger.warning("sync flush failed: %s; unsynced entries stay in Redis for the next run", exc.details())
+            logger.warning(
+                "sync flush failed: %s; unsynced entries stay in Redis for the next run", exc.details()
+            )
 
 
 def _print_addresses(

@@ -19,9 +19,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from configtrail import constants
+from configtrail import constants, live
 from configtrail.common.v1 import events_pb2
-from configtrail.errors import DependencyUnavailable
+from configtrail.errors import DependencyUnavailable, Overloaded
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,11 @@ def decode(payload: bytes) -> events_pb2.StreamRecord:
 
 @dataclass(frozen=True)
 class Append:
+    """One entry to append: its stream, the serialized record, and the record (for the live state)."""
+
     stream: str
     payload: bytes
+    record: events_pb2.StreamRecord | None = None
 
 
 class StreamAppender:
@@ -83,25 +86,70 @@ class StreamAppender:
         wait_aof: bool = True,
         max_group: int = 2000,
         operation_timeout: float = 2.0,
+        max_backlog: int = 0,
+        backlog_retry_seconds: float = 1.0,
+        live_state: bool = True,
+        live_idle_seconds: int = live.DEFAULT_IDLE_SECONDS,
     ) -> None:
         self._client = client
         self._wait_aof = wait_aof
         self._max_group = max_group
         self._timeout = operation_timeout
+        self._max_backlog = max_backlog
+        self._backlog_retry = backlog_retry_seconds
+        self._live_state = live_state
+        self._live_idle = live_idle_seconds
+        #: last measured length of each stream (entries not yet acknowledged by Sync, as it trims)
+        self.backlog: dict[str, int] = {}
+        self._backlog_task: asyncio.Task[None] | None = None
         self._queue: deque[tuple[Sequence[Append], asyncio.Future[list[str]]]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.groups_written = 0
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="stream-appender")
+    def start(self, streams: Sequence[str] = ()) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="stream-appender")
+        if self._max_backlog and streams:
+            self._backlog_task = loop.create_task(self._watch_backlog(list(streams)), name="backlog-watch")
+
+    async def _watch_backlog(self, streams: list[str]) -> None:
+        """Measure each stream's length a few times a second (XLEN is O(1))."""
+        while not self._closing:
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for stream in streams:
+                    pipe.xlen(stream)
+                lengths = await asyncio.wait_for(pipe.execute(), self._timeout)
+                self.backlog = dict(zip(streams, lengths, strict=True))
+            except (RedisError, OSError, TimeoutError) as exc:
+                logger.debug("backlog measurement failed: %s", exc)
+            await asyncio.sleep(0.2)
+
+    def check_backlog(self, entries: Sequence[Append]) -> None:
+        """Refuse new entries while a target stream holds more unsynced entries than allowed."""
+        if not self._max_backlog:
+            return
+        for entry in entries:
+            if self.backlog.get(entry.stream, 0) >= self._max_backlog:
+                raise Overloaded(
+                    f"{entry.stream} holds {self.backlog[entry.stream]} unsynced entries "
+                    f"(limit {self._max_backlog}); retry later",
+                    self._backlog_retry,
+                )
 
     async def append(self, entries: Sequence[Append]) -> list[str]:
+        """Append ``entries``; return their stream ids once they are durable.
+
+        Raises :class:`Overloaded` when the backlog is over its limit and :class:`DependencyUnavailable`
+        when Redis does not confirm the append; in both cases nothing is acknowledged.
+        """
         if not entries:
             return []
         if self._closing or self._task is None:
             raise DependencyUnavailable("ingest is shutting down")
+        self.check_backlog(entries)
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._queue.append((entries, future))
         self._wake.set()
@@ -111,6 +159,8 @@ class StreamAppender:
         """Write what is queued, then stop."""
         self._closing = True
         self._wake.set()
+        if self._backlog_task is not None:
+            self._backlog_task.cancel()
         if self._task is not None:
             await self._task
 
@@ -138,6 +188,9 @@ class StreamAppender:
         for entries, _ in group:
             for entry in entries:
                 pipe.xadd(entry.stream, {constants.STREAM_FIELD: entry.payload})
+        if self._live_state:
+            records = [entry.record for entries, _ in group for entry in entries if entry.record is not None]
+            live.add_updates(pipe, records, self._live_idle)
         if self._wait_aof:
             pipe.execute_command("WAITAOF", 1, 0, int(self._timeout * 1000))
         try:
@@ -147,8 +200,10 @@ class StreamAppender:
                 if fsynced_locally < 1:
                     raise DependencyUnavailable("redis did not confirm the append-only file fsync in time")
         except (RedisError, OSError, TimeoutError, DependencyUnavailable) as exc:
-            error = exc if isinstance(exc, DependencyUnavailable) else DependencyUnavailable(
-                f"redis unavailable: {exc.__class__.__name__}: {exc}"
+            error = (
+                exc
+                if isinstance(exc, DependencyUnavailable)
+                else DependencyUnavailable(f"redis unavailable: {exc.__class__.__name__}: {exc}")
             )
             logger.warning("append of %d requests failed: %s", len(group), error.message)
             for _, future in group:

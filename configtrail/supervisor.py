@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,7 +25,7 @@ def grpc_health_check(address: str) -> HealthCheck:
 
     async def check() -> bool:
         async with grpc.aio.insecure_channel(address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+            stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs package types only the sync stub
             try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
             except grpc.aio.AioRpcError:
@@ -81,7 +82,9 @@ class Supervisor:
     async def start(self) -> None:
         for child in self.children:
             await self._spawn(child)
-            child._watch = asyncio.get_running_loop().create_task(self._watch(child), name=f"watch-{child.name}")
+            child._watch = asyncio.get_running_loop().create_task(
+                self._watch(child), name=f"watch-{child.name}"
+            )
 
     async def _spawn(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(*child.argv, env=child.env)
@@ -104,8 +107,12 @@ class Supervisor:
             backoff = min(backoff * 2, self._max_backoff)
             child.restarts += 1
             await self._spawn(child)
-            logger.warning("restarted %s (restart #%d, pid %d)", child.name, child.restarts,
-                           child.process.pid if child.process else -1)
+            logger.warning(
+                "restarted %s (restart #%d, pid %d)",
+                child.name,
+                child.restarts,
+                child.process.pid if child.process else -1,
+            )
 
     async def wait_healthy(self, timeout: float) -> list[str]:
         """Wait until every child is healthy; return the names of those that are not by ``timeout``."""

@@ -25,7 +25,13 @@ from configtrail.ingest.v1 import ingest_pb2_grpc
 from configtrail.settings import IngestSettings, SyncSettings
 from configtrail.sync.v1 import sync_pb2_grpc
 
-TABLES = ("dead_letters", "performance_metrics", "configuration_snapshots", "interaction_events", "user_sessions")
+TABLES = (
+    "dead_letters",
+    "performance_metrics",
+    "configuration_snapshots",
+    "interaction_events",
+    "user_sessions",
+)
 
 
 @dataclass
@@ -82,7 +88,7 @@ async def clean(pg_pool: asyncpg.Pool, redis_client: redis.Redis) -> None:
 
 
 def ingest_settings(servers: Servers, **overrides: object) -> IngestSettings:
-    return IngestSettings(redis_url=servers.redis_url, ingest_port=0, **overrides)  # type: ignore[arg-type]
+    return IngestSettings(redis_url=servers.redis_url, database_url=servers.dsn, ingest_port=0, **overrides)  # type: ignore[arg-type]
 
 
 def sync_settings(servers: Servers, **overrides: object) -> SyncSettings:
@@ -116,12 +122,12 @@ async def sync_server(servers: Servers, clean: None) -> AsyncIterator[RunningSer
 
 
 @pytest.fixture
-async def ingest(ingest_server: RunningServer) -> AsyncIterator[ingest_pb2_grpc.IngestStub]:
+async def ingest(ingest_server: RunningServer) -> AsyncIterator[ingest_pb2_grpc.IngestAsyncStub]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ingest_server.port}") as channel:
         yield ingest_pb2_grpc.IngestStub(channel)
 
 
 @pytest.fixture
-async def sync(sync_server: RunningServer) -> AsyncIterator[sync_pb2_grpc.SyncStub]:
+async def sync(sync_server: RunningServer) -> AsyncIterator[sync_pb2_grpc.SyncAsyncStub]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{sync_server.port}") as channel:
         yield sync_pb2_grpc.SyncStub(channel)

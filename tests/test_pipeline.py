@@ -50,7 +50,7 @@ async def wait_for_rows(pool: asyncpg.Pool, query: str, *args: object, expect: i
 
 
 async def test_tracked_interaction_reaches_postgres_within_two_seconds(
-    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub, pg_pool: asyncpg.Pool
+    ingest: ingest_pb2_grpc.IngestAsyncStub, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = f"s-{uuid.uuid4().hex}"
     event_id = str(uuid.uuid4())
@@ -60,8 +60,13 @@ async def test_tracked_interaction_reaches_postgres_within_two_seconds(
     assert reply.event_id == event_id
     assert reply.server_timestamp.seconds > 0
 
-    await wait_for_rows(pg_pool, "SELECT count(*) FROM interaction_events WHERE event_id = $1",
-                        uuid.UUID(event_id), expect=1, within=2.0)
+    await wait_for_rows(
+        pg_pool,
+        "SELECT count(*) FROM interaction_events WHERE event_id = $1",
+        uuid.UUID(event_id),
+        expect=1,
+        within=2.0,
+    )
     row = await pg_pool.fetchrow("SELECT * FROM interaction_events WHERE event_id = $1", uuid.UUID(event_id))
     assert row is not None
     assert row["session_id"] == session_id
@@ -83,7 +88,7 @@ async def test_tracked_interaction_reaches_postgres_within_two_seconds(
 
 
 async def test_same_event_sent_twice_is_stored_once(
-    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub, pg_pool: asyncpg.Pool
+    ingest: ingest_pb2_grpc.IngestAsyncStub, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = f"s-{uuid.uuid4().hex}"
     event = interaction(session_id, event_id=str(uuid.uuid4()))
@@ -92,26 +97,39 @@ async def test_same_event_sent_twice_is_stored_once(
     assert first.event_id == second.event_id
     await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
 
-    assert await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id) == 1
-    assert await pg_pool.fetchval(
-        "SELECT interaction_count FROM user_sessions WHERE session_id = $1", session_id
-    ) == 1, "the rollup counts the event once"
+    assert (
+        await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id)
+        == 1
+    )
+    assert (
+        await pg_pool.fetchval(
+            "SELECT interaction_count FROM user_sessions WHERE session_id = $1", session_id
+        )
+        == 1
+    ), "the rollup counts the event once"
 
 
 async def test_flush_returns_after_everything_appended_is_committed(
-    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub, pg_pool: asyncpg.Pool
+    ingest: ingest_pb2_grpc.IngestAsyncStub, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = f"s-{uuid.uuid4().hex}"
-    await asyncio.gather(*(
-        ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction(session_id, sequence=n + 1)))
-        for n in range(50)
-    ))
+    await asyncio.gather(
+        *(
+            ingest.TrackInteraction(
+                ingest_pb2.TrackInteractionRequest(event=interaction(session_id, sequence=n + 1))
+            )
+            for n in range(50)
+        )
+    )
     await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
-    assert await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id) == 50
+    assert (
+        await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id)
+        == 50
+    )
 
 
 async def test_status_reports_the_stream_and_the_worker(
-    ingest: ingest_pb2_grpc.IngestStub, sync: sync_pb2_grpc.SyncStub
+    ingest: ingest_pb2_grpc.IngestAsyncStub, sync: sync_pb2_grpc.SyncAsyncStub
 ) -> None:
     await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction("s-status")))
     await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))

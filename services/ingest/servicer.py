@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 import grpc
 
 from configtrail import streams
 from configtrail.common.v1 import events_pb2
-from configtrail.errors import ConfigtrailError, FieldViolation, ValidationError, abort_for
+from configtrail.errors import (
+    ConfigtrailError,
+    DependencyUnavailable,
+    FieldViolation,
+    ValidationError,
+    abort_for,
+)
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.reader import SessionReader
 from services.ingest.validation import (
     Clock,
     Limits,
@@ -37,15 +45,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
         *,
         limits: Limits,
         stream_shards: int,
+        reader: SessionReader | None = None,
+        max_in_flight: int = 64,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._appender = appender
         self._limits = limits
         self._shards = stream_shards
         self._now = now
+        self._reader = reader
+        self._max_in_flight = max_in_flight
 
     def _entry(self, session_id: str, record: events_pb2.StreamRecord) -> streams.Append:
-        return streams.Append(streams.stream_for(session_id, self._shards), streams.encode(record))
+        return streams.Append(streams.stream_for(session_id, self._shards), streams.encode(record), record)
 
     async def StartSession(
         self, request: ingest_pb2.StartSessionRequest, context: Context
@@ -64,7 +76,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     ) -> ingest_pb2.EndSessionResponse:
         try:
             end = check_session_end(request.session_id, request.reason, Clock(self._now()), self._limits)
-            await self._appender.append([self._entry(end.session_id, events_pb2.StreamRecord(session_end=end))])
+            await self._appender.append(
+                [self._entry(end.session_id, events_pb2.StreamRecord(session_end=end))]
+            )
         except ConfigtrailError as error:
             await abort_for(context, error)
         return ingest_pb2.EndSessionResponse()
@@ -74,7 +88,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     ) -> ingest_pb2.TrackInteractionResponse:
         try:
             event = check_interaction(request.event, Clock(self._now()), self._limits, "event.")
-            await self._appender.append([self._entry(event.session_id, events_pb2.StreamRecord(interaction=event))])
+            await self._appender.append(
+                [self._entry(event.session_id, events_pb2.StreamRecord(interaction=event))]
+            )
         except ConfigtrailError as error:
             await abort_for(context, error)
         return ingest_pb2.TrackInteractionResponse(
@@ -103,15 +119,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
                 reason = f"{len(request.items)} items; at most {self._limits.max_batch_items}"
                 raise ValidationError([FieldViolation("items", reason)])
             sent_at = request.sent_at if request.HasField("sent_at") else None
-            results, entries = self.check_items(request.items, Clock.for_request(self._now(), sent_at, self._limits))
+            results, entries = self.check_items(
+                request.items, Clock.for_request(self._now(), sent_at, self._limits)
+            )
             await self._appender.append(entries)
         except ConfigtrailError as error:
             await abort_for(context, error)
         accepted = sum(1 for r in results if r.accepted)
-        return ingest_pb2.TrackBatchResponse(results=results, accepted=accepted, rejected=len(results) - accepted)
+        return ingest_pb2.TrackBatchResponse(
+            results=results, accepted=accepted, rejected=len(results) - accepted
+        )
 
     def check_items(
-        self, items: list[ingest_pb2.BatchItem], clock: Clock
+        self, items: Sequence[ingest_pb2.BatchItem], clock: Clock
     ) -> tuple[list[ingest_pb2.ItemResult], list[streams.Append]]:
         """Validate each item on its own: a bad item is rejected with its reasons, its neighbours go on."""
         results: list[ingest_pb2.ItemResult] = []
@@ -121,21 +141,37 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
             try:
                 if kind == "interaction":
                     event = check_interaction(item.interaction, clock, self._limits, "interaction.")
-                    record, session_id, record_id = events_pb2.StreamRecord(interaction=event), event.session_id, event.event_id
+                    record, session_id, record_id = (
+                        events_pb2.StreamRecord(interaction=event),
+                        event.session_id,
+                        event.event_id,
+                    )
                 elif kind == "snapshot":
                     snap = check_snapshot(item.snapshot, clock, self._limits, "snapshot.")
-                    record, session_id, record_id = events_pb2.StreamRecord(snapshot=snap), snap.session_id, snap.snapshot_id
+                    record, session_id, record_id = (
+                        events_pb2.StreamRecord(snapshot=snap),
+                        snap.session_id,
+                        snap.snapshot_id,
+                    )
                 elif kind == "metric":
                     metric = check_metric(item.metric, clock, self._limits, "metric.")
-                    record, session_id, record_id = events_pb2.StreamRecord(metric=metric), metric.session_id, metric.metric_id
+                    record, session_id, record_id = (
+                        events_pb2.StreamRecord(metric=metric),
+                        metric.session_id,
+                        metric.metric_id,
+                    )
                 else:
-                    raise ValidationError([FieldViolation("item", "empty: one of interaction, snapshot, metric")])
+                    raise ValidationError(
+                        [FieldViolation("item", "empty: one of interaction, snapshot, metric")]
+                    )
             except ValidationError as error:
                 results.append(
                     ingest_pb2.ItemResult(
                         index=index,
                         accepted=False,
-                        errors=[ingest_pb2.FieldError(field=v.field, reason=v.reason) for v in error.violations],
+                        errors=[
+                            ingest_pb2.FieldError(field=v.field, reason=v.reason) for v in error.violations
+                        ],
                     )
                 )
                 continue
@@ -143,3 +179,62 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
             results.append(ingest_pb2.ItemResult(index=index, accepted=True, id=record_id))
         return results, entries
 
+    async def StreamEvents(
+        self, request_iterator: AsyncIterator[ingest_pb2.StreamEventsRequest], context: Context
+    ) -> AsyncIterator[ingest_pb2.StreamEventsResponse]:
+        """Acknowledge each message once all its accepted items are durable, in the order received.
+
+        Messages are validated and their appends started as they arrive (up to ``max_in_flight`` at a
+        time), so a producer that does not wait for acknowledgements keeps the pipeline full. If an
+        append fails the stream ends with UNAVAILABLE: every message not acknowledged before is not
+        durable and must be resent.
+        """
+        in_flight: asyncio.Queue[tuple[int, list[ingest_pb2.ItemResult], asyncio.Task[list[str]]] | None] = (
+            asyncio.Queue(self._max_in_flight)
+        )
+
+        async def read() -> None:
+            try:
+                async for message in request_iterator:
+                    sent_at = message.sent_at if message.HasField("sent_at") else None
+                    clock = Clock.for_request(self._now(), sent_at, self._limits)
+                    if len(message.items) > self._limits.max_batch_items:
+                        reason = f"{len(message.items)} items; at most {self._limits.max_batch_items}"
+                        results = [
+                            ingest_pb2.ItemResult(
+                                index=i,
+                                accepted=False,
+                                errors=[ingest_pb2.FieldError(field="items", reason=reason)],
+                            )
+                            for i in range(len(message.items))
+                        ]
+                        entries: list[streams.Append] = []
+                    else:
+                        results, entries = self.check_items(message.items, clock)
+                    task = asyncio.ensure_future(self._appender.append(entries))
+                    await in_flight.put((message.message_id, results, task))
+            finally:
+                await in_flight.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (item := await in_flight.get()) is not None:
+                message_id, results, task = item
+                try:
+                    await task
+                except ConfigtrailError as error:
+                    await abort_for(context, error)
+                yield ingest_pb2.StreamEventsResponse(message_id=message_id, results=results)
+            await reader
+        finally:
+            reader.cancel()
+
+    async def GetSessionInteractions(
+        self, request: ingest_pb2.GetSessionInteractionsRequest, context: Context
+    ) -> ingest_pb2.GetSessionInteractionsResponse:
+        try:
+            if self._reader is None:
+                raise DependencyUnavailable("ingest has no database configured (CONFIGTRAIL_DATABASE_URL)")
+            return await self._reader.interactions(request, self._limits)
+        except ConfigtrailError as error:
+            await abort_for(context, error)

@@ -113,9 +113,15 @@ class _Checker:
         if "\x00" in value:
             self.bad(field, "must not contain NUL characters")
 
-    def struct(self, message: events_pb2.InteractionEvent | events_pb2.ConfigurationSnapshot
-               | events_pb2.PerformanceMetric, field: str, limit: int) -> None:
-        if not message.HasField(field):  # type: ignore[arg-type]
+    def struct(
+        self,
+        message: events_pb2.InteractionEvent
+        | events_pb2.ConfigurationSnapshot
+        | events_pb2.PerformanceMetric,
+        field: str,
+        limit: int,
+    ) -> None:
+        if not message.HasField(field):
             return
         value: struct_pb2.Struct = getattr(message, field)
         problem = _non_json_value(value)

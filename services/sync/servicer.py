@@ -11,7 +11,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
 from configtrail import constants
-from configtrail.errors import DependencyUnavailable, abort_for
+from configtrail.errors import DependencyUnavailable, FieldViolation, ValidationError, abort_for
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
 from services.sync.worker import SyncWorker, _id_key
 
@@ -80,7 +80,9 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
                 if all([await self._settled(stream, target) for stream, target in targets.items()]):
                     return sync_pb2.FlushResponse(entries_waited_for=waited)
                 if time.monotonic() > deadline:
-                    await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "entries still waiting for Postgres")
+                    await context.abort(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, "entries still waiting for Postgres"
+                    )
                 await asyncio.sleep(0.01)
         except ResponseError:
             return sync_pb2.FlushResponse()  # no stream yet: nothing was ever appended
@@ -98,3 +100,59 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
             pending = await self._redis.xpending(stream, constants.SYNC_GROUP)
             return _id_key(_text(pending["min"])) > _id_key(target)
         return False
+
+    async def ListDeadLetters(
+        self, request: sync_pb2.ListDeadLettersRequest, context: Context
+    ) -> sync_pb2.ListDeadLettersResponse:
+        limit = request.limit or 100
+        if limit < 0 or limit > 1000:
+            await abort_for(context, ValidationError([FieldViolation("limit", "must be between 0 and 1000")]))
+        try:
+            rows = await self._pool.fetch(
+                """SELECT dead_letter_id, stream, entry_id, session_id, payload, error, attempts, created_at
+                   FROM dead_letters WHERE replayed_at IS NULL AND dead_letter_id > $1
+                   ORDER BY dead_letter_id LIMIT $2""",
+                request.after_id,
+                limit,
+            )
+        except (asyncpg.PostgresError, OSError) as exc:
+            await abort_for(context, DependencyUnavailable(f"postgres unavailable: {exc}"))
+        response = sync_pb2.ListDeadLettersResponse()
+        for row in rows:
+            letter = response.dead_letters.add(
+                id=row["dead_letter_id"],
+                stream=row["stream"],
+                entry_id=row["entry_id"],
+                session_id=row["session_id"] or "",
+                payload=bytes(row["payload"]),
+                error=row["error"],
+                attempts=row["attempts"],
+            )
+            letter.created_at.FromDatetime(row["created_at"])
+        return response
+
+    async def ReplayDeadLetters(
+        self, request: sync_pb2.ReplayDeadLettersRequest, context: Context
+    ) -> sync_pb2.ReplayDeadLettersResponse:
+        """Append the dead letters to their streams again and mark them replayed, in one transaction."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    """SELECT dead_letter_id, stream, payload FROM dead_letters
+                       WHERE replayed_at IS NULL
+                         AND (cardinality($1::bigint[]) = 0 OR dead_letter_id = ANY($1))
+                       ORDER BY dead_letter_id FOR UPDATE""",
+                    list(request.ids),
+                )
+                if rows:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for row in rows:
+                        pipe.xadd(row["stream"], {constants.STREAM_FIELD: bytes(row["payload"])})
+                    await pipe.execute()
+                    await conn.execute(
+                        "UPDATE dead_letters SET replayed_at = now() WHERE dead_letter_id = ANY($1)",
+                        [row["dead_letter_id"] for row in rows],
+                    )
+        except (asyncpg.PostgresError, OSError, RedisError) as exc:
+            await abort_for(context, DependencyUnavailable(f"replay failed, nothing marked replayed: {exc}"))
+        return sync_pb2.ReplayDeadLettersResponse(replayed=len(rows))

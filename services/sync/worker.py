@@ -9,17 +9,20 @@ longer than ``sync_claim_idle_ms`` are claimed with ``XAUTOCLAIM``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
 from configtrail import constants, streams
+from configtrail.db import Connection
 from configtrail.settings import SyncSettings
 from services.sync.writer import Batch, write_batch
 
@@ -110,24 +113,23 @@ class SyncWorker:
     async def _pause(self, backoff: _Backoff, what: str, exc: BaseException) -> None:
         delay = backoff.next()
         logger.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)
-        except TimeoutError:
-            pass
 
     async def _read(self, *, pending: bool) -> list[Entry]:
         start_id = "0" if pending else ">"
         block = None if pending else self._settings.sync_block_ms
-        reply = await self._redis.xreadgroup(
+        raw: Any = await self._redis.xreadgroup(
             constants.SYNC_GROUP,
             self.name,
             dict.fromkeys(self.streams, start_id),
             count=self._settings.sync_batch_size,
             block=block,
         )
+        reply: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]] = raw
         entries: list[Entry] = []
         for stream, items in reply or []:
-            stream_name = stream.decode() if isinstance(stream, bytes) else stream
+            stream_name = stream.decode()
             for entry_id, fields in items:
                 entries.append((stream_name, entry_id.decode(), _payload(fields)))
         return entries
@@ -164,8 +166,9 @@ class SyncWorker:
                 self.stats.state = f"postgres unavailable: {exc}"
                 await self._pause(backoff, "postgres", exc)
                 if self._stopping.is_set():
-                    logger.warning("stopping with %d entries unacknowledged; they will be redelivered",
-                                   len(entries))
+                    logger.warning(
+                        "stopping with %d entries unacknowledged; they will be redelivered", len(entries)
+                    )
                     return
         await self._ack(entries)
         self.stats.committed += len(entries) - dead
@@ -222,7 +225,7 @@ class SyncWorker:
         middle = len(good) // 2
         return len(poison) + await self._store(good[:middle]) + await self._store(good[middle:])
 
-    async def _dead_letter(self, conn: asyncpg.Connection, items: list[tuple[Entry, str]]) -> None:
+    async def _dead_letter(self, conn: Connection, items: list[tuple[Entry, str]]) -> None:
         for (stream, entry_id, payload), error in items:
             payload = payload or b""
             session_id = _session_of(payload)
@@ -251,7 +254,9 @@ class SyncWorker:
             for group in groups:
                 pending = await self._redis.xpending(stream, group["name"])
                 if pending["pending"]:
-                    candidate = pending["min"].decode() if isinstance(pending["min"], bytes) else pending["min"]
+                    candidate = (
+                        pending["min"].decode() if isinstance(pending["min"], bytes) else pending["min"]
+                    )
                 else:
                     last = group["last-delivered-id"]
                     last = last.decode() if isinstance(last, bytes) else last

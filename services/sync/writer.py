@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
 import orjson
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from configtrail.common.v1 import events_pb2
+from configtrail.db import Connection
 from configtrail.vocabulary import DEVICE_TYPES, END_REASONS, EVENT_TYPES, SNAPSHOT_TRIGGERS
 
 
@@ -60,8 +60,12 @@ class Batch:
             raise ValueError(f"unknown record kind {kind!r}")
 
     def __len__(self) -> int:
-        return len(self.sessions) + len(self.interactions) + len(self.snapshots) + len(self.metrics) + len(
-            self.ends
+        return (
+            len(self.sessions)
+            + len(self.interactions)
+            + len(self.snapshots)
+            + len(self.metrics)
+            + len(self.ends)
         )
 
 
@@ -131,7 +135,8 @@ WITH inserted AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::float8[],
         $7::text[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[])
     ON CONFLICT (snapshot_id) DO NOTHING
-    RETURNING session_id, occurred_at, configuration, total_price_minor, currency, completion_percentage, trigger
+    RETURNING session_id, occurred_at, configuration, total_price_minor, currency, completion_percentage,
+        trigger
 ), per_session AS (
     SELECT DISTINCT ON (session_id) session_id, occurred_at, configuration, total_price_minor, currency,
            completion_percentage,
@@ -185,18 +190,33 @@ def _referenced_sessions(batch: Batch) -> dict[str, tuple[datetime, datetime, st
     """Sessions named by interactions, snapshots and ends: first and last time seen, device, viewport."""
     seen: dict[str, tuple[datetime, datetime, str, int | None, int | None]] = {}
 
-    def note(session_id: str, when: datetime, device: str = "unspecified",
-             width: int | None = None, height: int | None = None) -> None:
+    def note(
+        session_id: str,
+        when: datetime,
+        device: str = "unspecified",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> None:
         if session_id in seen:
             first, last, old_device, old_width, old_height = seen[session_id]
-            seen[session_id] = (min(first, when), max(last, when), old_device if device == "unspecified"
-                                else device, old_width or width, old_height or height)
+            seen[session_id] = (
+                min(first, when),
+                max(last, when),
+                old_device if device == "unspecified" else device,
+                old_width or width,
+                old_height or height,
+            )
         else:
             seen[session_id] = (when, when, device, width, height)
 
     for event in batch.interactions:
-        note(event.session_id, _time(event.client_timestamp), DEVICE_TYPES.word(event.device_type),
-             _nullable_int(event.viewport_width), _nullable_int(event.viewport_height))
+        note(
+            event.session_id,
+            _time(event.client_timestamp),
+            DEVICE_TYPES.word(event.device_type),
+            _nullable_int(event.viewport_width),
+            _nullable_int(event.viewport_height),
+        )
     for snapshot in batch.snapshots:
         note(snapshot.session_id, _time(snapshot.client_timestamp))
     for end in batch.ends:
@@ -204,7 +224,7 @@ def _referenced_sessions(batch: Batch) -> dict[str, tuple[datetime, datetime, st
     return seen
 
 
-async def write_batch(conn: asyncpg.Connection, batch: Batch) -> WriteResult:
+async def write_batch(conn: Connection, batch: Batch) -> WriteResult:
     """Store ``batch`` in one transaction; return how many rows were new."""
     async with conn.transaction():
         sessions = _dedupe_sessions(batch.sessions)
