@@ -1,0 +1,103 @@
+"""`configtrail up` as a user runs it: a real process tree that becomes healthy and stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+
+from configtrail.common.v1 import events_pb2
+from configtrail.embedded import EmbeddedPostgres, free_port
+from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.supervisor import grpc_health_check, http_health_check
+
+pytestmark = pytest.mark.slow
+
+
+async def _wait_healthy(checks: dict[str, object], within: float) -> float:
+    start = time.monotonic()
+    pending = dict(checks)
+    while pending:
+        for name, check in list(pending.items()):
+            if await check():  # type: ignore[operator]
+                del pending[name]
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not SERVING after {within}s: {sorted(pending)}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("ingest", "sync", "metrics", "gateway")}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFIGTRAIL_")}
+    env.update({f"CONFIGTRAIL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env["CONFIGTRAIL_DATA_DIR"] = str(tmp_path / "data")
+    for key in ("CONFIGTRAIL_DATABASE_URL", "CONFIGTRAIL_REDIS_URL"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    log = (tmp_path / "up.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "configtrail", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        checks = {name: grpc_health_check(f"127.0.0.1:{ports[name]}") for name in ("ingest", "sync", "metrics")}
+        checks["gateway"] = http_health_check("127.0.0.1", ports["gateway"])
+        took = await _wait_healthy(checks, within=20.0)
+        assert took < 20.0
+
+        session_id = f"up-{uuid.uuid4().hex}"
+        event_id = str(uuid.uuid4())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['ingest']}") as channel:
+            stub = ingest_pb2_grpc.IngestStub(channel)
+            await stub.TrackInteraction(
+                ingest_pb2.TrackInteractionRequest(
+                    event=events_pb2.InteractionEvent(
+                        event_id=event_id,
+                        session_id=session_id,
+                        event_type=events_pb2.EVENT_TYPE_CLICK,
+                        category="gebaeudehuelle",
+                    )
+                )
+            )
+        # stop right after the acknowledgement: `up` must sync it before it exits
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+    output = (tmp_path / "up.log").read_text()
+    assert "configtrail is up" in output
+    assert f"127.0.0.1:{ports['gateway']}" in output
+    assert "configtrail: stopped" in output
+
+    if "CONFIGTRAIL_DATABASE_URL" in os.environ:
+        dsn = os.environ["CONFIGTRAIL_DATABASE_URL"]
+        postgres = None
+    else:
+        # the data folder is kept between runs: open it again and look for the event
+        postgres = EmbeddedPostgres(tmp_path / "data" / "postgres" / "data")
+        dsn = postgres.start()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            row = await conn.fetchrow(
+                "SELECT session_id, category FROM interaction_events WHERE event_id = $1", uuid.UUID(event_id)
+            )
+        finally:
+            await conn.close()
+    finally:
+        if postgres is not None:
+            postgres.stop()
+    assert row is not None, "an acknowledged event was not synced before `up` stopped"
+    assert (row["session_id"], row["category"]) == (session_id, "gebaeudehuelle")
