@@ -7,6 +7,11 @@ from pydantic import Field, SecretStr
 from configtrail.settings import DEFAULT_GATEWAY_PORT, DEFAULT_INGEST_PORT, DEFAULT_METRICS_PORT, CommonSettings
 
 
+def split_list(value: str) -> list[str]:
+    """The non-empty items of a comma-separated setting, stripped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 class GatewaySettings(CommonSettings):
     """Gateway: HTTP for browsers, translated into gRPC calls."""
 
@@ -16,3 +21,33 @@ class GatewaySettings(CommonSettings):
     write_keys: SecretStr = Field(default=SecretStr(""), description="Comma-separated ingestion keys (X-Write-Key).")
     admin_tokens: SecretStr = Field(default=SecretStr(""), description="Comma-separated admin bearer tokens.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body (after gzip).")
+
+    cors_origins: str = Field(
+        default="", description='Comma-separated origins allowed by CORS; "*" allows any; empty: none.'
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).",
+    )
+    ingest_timeout_seconds: float = Field(default=5.0, gt=0, description="Deadline of every call to Ingest.")
+    coalesce_window_ms: float = Field(
+        default=2.0, ge=0, le=100, description="How long single events wait to share one TrackBatch call."
+    )
+    coalesce_max_items: int = Field(
+        default=500, ge=1, description="Most events in one coalesced call (capped at max_batch_items)."
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0, ge=0, description="Requests per second per client (write key + client address); 0: off."
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="Requests a client may send at once.")
+    rate_limit_timeout_ms: int = Field(
+        default=50, ge=1, description="A rate-limit check slower than this lets the request through."
+    )
+    rate_limit_retry_seconds: float = Field(
+        default=5.0, gt=0, description="After Redis failed, how long requests pass unchecked before a retry."
+    )
+    client_address_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key of the hash that replaces client addresses in rate-limit keys; "
+        "empty: derived from the write keys (the same on every replica).",
+    )

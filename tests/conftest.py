@@ -88,7 +88,9 @@ async def clean(pg_pool: asyncpg.Pool, redis_client: redis.Redis) -> None:
 
 
 def ingest_settings(servers: Servers, **overrides: object) -> IngestSettings:
-    return IngestSettings(redis_url=servers.redis_url, database_url=servers.dsn, ingest_port=0, **overrides)  # type: ignore[arg-type]
+    values: dict[str, object] = {"redis_url": servers.redis_url, "database_url": servers.dsn, "ingest_port": 0}
+    values.update(overrides)
+    return IngestSettings(**values)  # type: ignore[arg-type]
 
 
 def sync_settings(servers: Servers, **overrides: object) -> SyncSettings:
