@@ -33,6 +33,5 @@ def session_state_key(session_id: str) -> str:
 ACTIVE_SESSIONS = f"{KEY_PREFIX}:active-sessions"
 
 
-def sync_worker_heartbeat(worker: str) -> str:
-    """Key with a TTL a Sync worker refreshes while it is alive."""
-    return f"{KEY_PREFIX}:sync-worker:{worker}"
+#: Hash of Sync worker name → its latest progress report (JSON with a timestamp), for Status.
+SYNC_WORKERS = f"{KEY_PREFIX}:sync-workers"

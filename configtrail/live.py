@@ -100,12 +100,12 @@ def add_updates(
     pipe.zremrangebyscore(constants.ACTIVE_SESSIONS, "-inf", now - idle_seconds)
 
 
-def decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+def decode_state(raw: Mapping[bytes | str, bytes | str]) -> dict[str, Any]:
     """The hash of one session, with numbers and the configuration decoded."""
     state: dict[str, Any] = {}
     for key, value in raw.items():
-        name = key.decode()
-        text = value.decode()
+        name = key.decode() if isinstance(key, bytes) else key
+        text = value.decode() if isinstance(value, bytes) else value
         if name in ("interactions", "snapshots", "total_price_minor"):
             state[name] = int(text)
         elif name in ("last_activity", "completion_percentage", "started_at"):

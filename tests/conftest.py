@@ -88,7 +88,11 @@ async def clean(pg_pool: asyncpg.Pool, redis_client: redis.Redis) -> None:
 
 
 def ingest_settings(servers: Servers, **overrides: object) -> IngestSettings:
-    values: dict[str, object] = {"redis_url": servers.redis_url, "database_url": servers.dsn, "ingest_port": 0}
+    values: dict[str, object] = {
+        "redis_url": servers.redis_url,
+        "database_url": servers.dsn,
+        "ingest_port": 0,
+    }
     values.update(overrides)
     return IngestSettings(**values)  # type: ignore[arg-type]
 

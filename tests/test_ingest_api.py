@@ -73,8 +73,12 @@ async def test_stream_events_acknowledges_each_message_with_exact_results(
     assert {e.field for e in rejected[0][1].errors} == {"interaction.event_type"}
 
     await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
-    stored = {str(r["event_id"]) for r in await pg_pool.fetch(
-        "SELECT event_id FROM interaction_events WHERE session_id = $1", session_id)}
+    stored = {
+        str(r["event_id"])
+        for r in await pg_pool.fetch(
+            "SELECT event_id FROM interaction_events WHERE session_id = $1", session_id
+        )
+    }
     assert stored == good_ids
 
 
@@ -172,5 +176,7 @@ async def test_live_state_follows_each_session_without_postgres(
     assert 0 < ttl <= 1800
     assert await redis_client.zscore(constants.ACTIVE_SESSIONS, session_id) is not None
 
-    await ingest.EndSession(ingest_pb2.EndSessionRequest(session_id=session_id, reason=events_pb2.END_REASON_ORDER))
+    await ingest.EndSession(
+        ingest_pb2.EndSessionRequest(session_id=session_id, reason=events_pb2.END_REASON_ORDER)
+    )
     assert await redis_client.zscore(constants.ACTIVE_SESSIONS, session_id) is None

@@ -123,7 +123,9 @@ async def test_acknowledged_events_survive_sigkill_of_redis(
         await sync.stop()
     stored = {
         str(row["event_id"])
-        for row in await pg_pool.fetch("SELECT event_id FROM interaction_events WHERE session_id LIKE 's-kill-%'")
+        for row in await pg_pool.fetch(
+            "SELECT event_id FROM interaction_events WHERE session_id LIKE 's-kill-%'"
+        )
     }
     missing = set(acknowledged) - stored
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged events lost"

@@ -18,17 +18,17 @@ import pytest
 from configtrail.common.v1 import events_pb2
 from configtrail.embedded import EmbeddedPostgres, free_port
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from configtrail.supervisor import grpc_health_check, http_health_check
+from configtrail.supervisor import HealthCheck, grpc_health_check, http_health_check
 
 pytestmark = pytest.mark.slow
 
 
-async def _wait_healthy(checks: dict[str, object], within: float) -> float:
+async def _wait_healthy(checks: dict[str, HealthCheck], within: float) -> float:
     start = time.monotonic()
     pending = dict(checks)
     while pending:
         for name, check in list(pending.items()):
-            if await check():  # type: ignore[operator]
+            if await check():
                 del pending[name]
         if time.monotonic() - start > within:
             raise AssertionError(f"not SERVING after {within}s: {sorted(pending)}")
@@ -49,7 +49,9 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
         [sys.executable, "-m", "configtrail", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        checks = {name: grpc_health_check(f"127.0.0.1:{ports[name]}") for name in ("ingest", "sync", "metrics")}
+        checks = {
+            name: grpc_health_check(f"127.0.0.1:{ports[name]}") for name in ("ingest", "sync", "metrics")
+        }
         checks["gateway"] = http_health_check("127.0.0.1", ports["gateway"])
         took = await _wait_healthy(checks, within=20.0)
         assert took < 20.0

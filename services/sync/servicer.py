@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 
 import asyncpg
 import grpc
+import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -16,6 +18,9 @@ from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
 from services.sync.worker import SyncWorker, _id_key
 
 Context = grpc.aio.ServicerContext[object, object]
+
+#: A worker whose last report is older than this is not listed by Status.
+WORKER_REPORT_TTL_SECONDS = 10.0
 
 
 def _text(value: bytes | str | None) -> str:
@@ -58,6 +63,24 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
         )
         if stats.last_commit_at is not None:
             worker.last_commit_at.FromDatetime(stats.last_commit_at)
+        try:
+            reports = await self._redis.hgetall(constants.SYNC_WORKERS)
+        except (RedisError, OSError):
+            reports = {}
+        for name, raw in sorted(reports.items()):
+            if _text(name) == self._worker.name:
+                continue
+            report = orjson.loads(raw)
+            if time.time() - report["at"] > WORKER_REPORT_TTL_SECONDS:
+                continue  # a worker that stopped reporting is gone; its pending entries get claimed
+            other = response.workers.add(
+                worker=_text(name),
+                entries_committed=report["committed"],
+                entries_per_second=report["rate"],
+                state=report["state"],
+            )
+            if report["last_commit_at"]:
+                other.last_commit_at.FromDatetime(datetime.fromisoformat(report["last_commit_at"]))
         try:
             response.dead_letters = await self._pool.fetchval(
                 "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL"

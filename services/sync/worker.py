@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -74,6 +75,7 @@ class SyncWorker:
         self._stopping = asyncio.Event()
         self._last_claim = 0.0
         self._last_trim = 0.0
+        self._last_heartbeat = 0.0
 
     def stop(self) -> None:
         """Finish and acknowledge the batch in flight, then return from :meth:`run`."""
@@ -88,27 +90,82 @@ class SyncWorker:
                     raise
 
     async def run(self) -> None:
+        """Drain this worker's own pending entries, then read and commit with the two overlapped.
+
+        Reading (and decoding) the next batch runs while the current one is written to Postgres:
+        the loop is bound by latency, not CPU, so the overlap is where its throughput comes from.
+        """
+        await self._drain_own_pending()
+        batches: asyncio.Queue[list[Entry] | None] = asyncio.Queue(maxsize=2)
+        reader = asyncio.get_running_loop().create_task(self._read_loop(batches), name=f"read-{self.name}")
+        try:
+            while (entries := await batches.get()) is not None:
+                await self._commit(entries)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        logger.info("worker %s stopped after %d entries", self.name, self.stats.committed)
+
+    async def _drain_own_pending(self) -> None:
         backoff = _Backoff(self._settings.sync_retry_max_seconds)
-        own_pending = True
         while not self._stopping.is_set():
             try:
                 await self.ensure_groups()
-                entries = await self._read(pending=own_pending)
-                if own_pending and not entries:
-                    own_pending = False
-                    logger.info("worker %s drained its pending entries", self.name)
-                    continue
+                entries = await self._read(pending=True)
                 if not entries:
-                    entries = await self._claim_abandoned()
-                if entries:
-                    await self._commit(entries)
-                await self._maybe_trim()
-                self.stats.state = "ok"
+                    logger.info("worker %s has no pending entries left; reading new ones", self.name)
+                    return
+                logger.info("worker %s re-reading %d of its pending entries", self.name, len(entries))
+                await self._commit(entries)
                 backoff.reset()
             except (RedisError, ConnectionError) as exc:
                 self.stats.state = f"redis unavailable: {exc}"
                 await self._pause(backoff, "redis", exc)
-        logger.info("worker %s stopped after %d entries", self.name, self.stats.committed)
+
+    async def _read_loop(self, batches: asyncio.Queue[list[Entry] | None]) -> None:
+        backoff = _Backoff(self._settings.sync_retry_max_seconds)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    entries = await self._read(pending=False)
+                    if not entries:
+                        entries = await self._claim_abandoned()
+                    if entries:
+                        await batches.put(entries)
+                    await self._maybe_trim()
+                    await self._heartbeat()
+                    if self.stats.state.startswith("redis"):
+                        self.stats.state = "ok"
+                    backoff.reset()
+                except (RedisError, ConnectionError) as exc:
+                    self.stats.state = f"redis unavailable: {exc}"
+                    await self._pause(backoff, "redis", exc)
+                    with contextlib.suppress(RedisError, ConnectionError):
+                        await self.ensure_groups()  # a restarted server without its data has no group
+        finally:
+            await batches.put(None)
+
+    async def _heartbeat(self) -> None:
+        """Publish this worker's progress so any Sync instance's Status can list every worker."""
+        now = time.time()
+        if now - self._last_heartbeat < 1.0:
+            return
+        self._last_heartbeat = now
+        stats = self.stats
+        await self._redis.hset(
+            constants.SYNC_WORKERS,
+            self.name,
+            orjson.dumps(
+                {
+                    "at": now,
+                    "committed": stats.committed,
+                    "rate": stats.rate(),
+                    "state": stats.state,
+                    "last_commit_at": stats.last_commit_at.isoformat() if stats.last_commit_at else None,
+                }
+            ),
+        )
 
     async def _pause(self, backoff: _Backoff, what: str, exc: BaseException) -> None:
         delay = backoff.next()
@@ -171,6 +228,9 @@ class SyncWorker:
                     )
                     return
         await self._ack(entries)
+        if self.stats.state != "ok" and not self.stats.state.startswith("redis"):
+            logger.info("worker %s: postgres is back", self.name)
+        self.stats.state = "ok"
         self.stats.committed += len(entries) - dead
         self.stats.dead_lettered += dead
         self.stats.batches += 1
@@ -219,26 +279,44 @@ class SyncWorker:
             except asyncpg.PostgresError as exc:
                 good = [e for e in entries if e not in {p[0] for p in poison}]
                 if len(good) == 1:
-                    await self._dead_letter(conn, [(good[0], f"{exc.__class__.__name__}: {exc}")])
-                    return len(poison) + 1
+                    return len(poison) + await self._retry_alone(conn, good[0], batch, exc)
                 logger.warning("batch of %d failed (%s); splitting to isolate the bad entry", len(good), exc)
         middle = len(good) // 2
         return len(poison) + await self._store(good[:middle]) + await self._store(good[middle:])
 
-    async def _dead_letter(self, conn: Connection, items: list[tuple[Entry, str]]) -> None:
+    async def _retry_alone(
+        self, conn: Connection, entry: Entry, batch: Batch, error: asyncpg.PostgresError
+    ) -> int:
+        """Try an entry that fails on its own up to ``sync_max_deliveries`` times, then dead-letter it."""
+        attempts = 1
+        while attempts < self._settings.sync_max_deliveries:
+            await asyncio.sleep(0.01 * attempts)
+            attempts += 1
+            try:
+                await write_batch(conn, batch)
+                return 0
+            except POSTGRES_DOWN:
+                raise
+            except asyncpg.PostgresError as again:
+                error = again
+        await self._dead_letter(conn, [(entry, f"{error.__class__.__name__}: {error}")], attempts)
+        return 1
+
+    async def _dead_letter(self, conn: Connection, items: list[tuple[Entry, str]], attempts: int = 1) -> None:
         for (stream, entry_id, payload), error in items:
             payload = payload or b""
             session_id = _session_of(payload)
             await conn.execute(
                 """INSERT INTO dead_letters (stream, entry_id, session_id, payload, error, attempts)
-                   VALUES ($1, $2, $3, $4, $5, 1)
-                   ON CONFLICT (stream, entry_id) DO UPDATE SET attempts = dead_letters.attempts + 1,
-                       error = excluded.error""",
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (stream, entry_id) DO UPDATE SET
+                       attempts = dead_letters.attempts + excluded.attempts, error = excluded.error""",
                 stream,
                 entry_id,
                 session_id,
                 payload,
                 error[:2000],
+                attempts,
             )
             logger.error("dead-lettered %s %s: %s", stream, entry_id, error)
 
