@@ -22,7 +22,7 @@ async def create_server(settings: SyncSettings) -> grpcserver.RunningServer:
     pool = await db.create_pool(settings.require_database_url(), size=settings.database_pool_size)
     name = settings.sync_worker_name or default_worker_name(settings.sync_port)
     worker = SyncWorker(client, pool, settings, name)
-    worker_task = asyncio.get_running_loop().create_task(worker.run(), name=f"sync-worker-{name}")
+    worker_task = asyncio.get_running_loop().create_task(worker.run_forever(), name=f"sync-worker-{name}")
     servicer = SyncServicer(client, pool, worker)
     running = await grpcserver.start_server(
         host=settings.bind_host,

@@ -38,6 +38,7 @@ POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.TransactionRollbackError,
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 
@@ -88,6 +89,18 @@ class SyncWorker:
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+
+    async def run_forever(self) -> None:
+        """:meth:`run`, restarted after an unexpected error instead of leaving the worker dead."""
+        backoff = _Backoff(self._settings.sync_retry_max_seconds)
+        while not self._stopping.is_set():
+            try:
+                await self.run()
+            except Exception:
+                self.stats.state = "restarting after an unexpected error"
+                logger.exception("worker %s failed; restarting it", self.name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff.next())
 
     async def run(self) -> None:
         """Drain this worker's own pending entries, then read and commit with the two overlapped.
@@ -275,6 +288,7 @@ class SyncWorker:
                 await write_batch(conn, batch)
                 return len(poison)
             except POSTGRES_DOWN:
+                conn.terminate()  # never hand a connection in an unknown state back to the pool
                 raise
             except asyncpg.PostgresError as exc:
                 good = [e for e in entries if e not in {p[0] for p in poison}]
