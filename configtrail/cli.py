@@ -35,7 +35,7 @@ def _say(line: str) -> None:
 
 @contextlib.contextmanager
 def database_and_redis(
-    settings: CommonSettings, postgres_port: int = 0, redis_port: int = 0
+    settings: CommonSettings, postgres_port: int = 0, redis_port: int = 0, *, need_redis: bool = True
 ) -> Iterator[tuple[str, str]]:
     """The configured servers, or embedded ones under the data folder (stopped on exit)."""
     from configtrail.embedded import EmbeddedPostgres, EmbeddedValkey
@@ -47,9 +47,10 @@ def database_and_redis(
         else:
             postgres = EmbeddedPostgres(settings.data_dir / "postgres" / "data", postgres_port)
             dsn = postgres.start()
+        url = ""
         if settings.redis_url is not None:
             url = settings.redis_url.get_secret_value()
-        else:
+        elif need_redis:
             redis = EmbeddedValkey(settings.data_dir / "valkey", redis_port)
             url = redis.start()
         yield dsn, url
@@ -62,7 +63,8 @@ def database_and_redis(
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     settings = CommonSettings()
-    with database_and_redis(settings) as (dsn, _url):
+    setup_logging(settings.log_level, settings.log_json, "migrate")
+    with database_and_redis(settings, need_redis=False) as (dsn, _url):
         applied = asyncio.run(db.migrate(dsn))
     _say(f"schema current ({len(applied)} migration(s) applied)")
     return 0

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _generator() -> object:
     spec = importlib.util.spec_from_file_location("generate_protos", REPO / "tools" / "generate_protos.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["generate_protos"] = module
     spec.loader.exec_module(module)
@@ -32,9 +33,11 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
 
 def test_no_proto_or_generated_copy_outside_the_one_place() -> None:
     protos = [p.relative_to(REPO) for p in REPO.rglob("*.proto") if ".venv" not in p.parts]
-    assert protos and all(p.parts[0] == "protos" for p in protos), protos
+    assert protos
+    assert all(p.parts[0] == "protos" for p in protos), protos
     generated = [p.relative_to(REPO) for p in REPO.rglob("*_pb2*.py*") if ".venv" not in p.parts]
-    assert generated and all(p.parts[0] == "configtrail" and p.parts[2] == "v1" for p in generated), generated
+    assert generated
+    assert all(p.parts[0] == "configtrail" and p.parts[2] == "v1" for p in generated), generated
 
 
 def test_every_proto_package_is_versioned() -> None:

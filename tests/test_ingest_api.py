@@ -68,7 +68,8 @@ async def test_stream_events_acknowledges_each_message_with_exact_results(
     accepted = {r.id for ack in acks for r in ack.results if r.accepted}
     rejected = [(ack.message_id, r) for ack in acks for r in ack.results if not r.accepted]
     assert accepted == good_ids
-    assert len(rejected) == 1 and rejected[0][0] == 1007
+    assert len(rejected) == 1
+    assert rejected[0][0] == 1007
     assert rejected[0][1].index == 10
     assert {e.field for e in rejected[0][1].errors} == {"interaction.event_type"}
 

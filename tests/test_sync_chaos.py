@@ -143,7 +143,7 @@ async def flush(port: int, timeout: float = 60.0) -> None:
 
 async def assert_exactly(pool: asyncpg.Pool, load: Load) -> None:
     rows = await pool.fetch(
-        "SELECT event_id::text AS id, count(*) OVER () AS total FROM interaction_events WHERE session_id = ANY($1)",
+        "SELECT event_id::text AS id FROM interaction_events WHERE session_id = ANY($1)",
         load.sessions,
     )
     stored = {row["id"] for row in rows}
@@ -296,7 +296,8 @@ async def test_constraint_violation_is_retried_then_dead_lettered_and_can_be_rep
             await stub.Flush(sync_pb2.FlushRequest(timeout_seconds=30))
             # still poison: it comes back as a new dead letter, the replayed one is marked
             again = (await stub.ListDeadLetters(sync_pb2.ListDeadLettersRequest())).dead_letters
-            assert len(again) == 1 and again[0].id != letters[0].id
+            assert len(again) == 1
+            assert again[0].id != letters[0].id
             assert await pg_pool.fetchval(
                 "SELECT replayed_at IS NOT NULL FROM dead_letters WHERE dead_letter_id = $1", letters[0].id
             )
