@@ -241,7 +241,7 @@ class SyncWorker:
                     )
                     return
         await self._ack(entries)
-        if self.stats.state != "ok" and not self.stats.state.startswith("redis"):
+        if self.stats.state.startswith("postgres"):
             logger.info("worker %s: postgres is back", self.name)
         self.stats.state = "ok"
         self.stats.committed += len(entries) - dead
