@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: install run test lint format mypy protos protoset bench clean
+.PHONY: install run test lint format mypy protos protoset bench readme clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ bench: install protoset
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## rewrite the README's configuration table from the settings classes
+readme: install
+	$(BIN)/python tools/settings_table.py

@@ -71,7 +71,7 @@ class CommonSettings(BaseSettings):
 class IngestSettings(CommonSettings):
     """Ingest: gRPC front door that validates events and appends them to Redis streams."""
 
-    ingest_port: int = Field(default=DEFAULT_INGEST_PORT, ge=0, le=65535)
+    ingest_port: int = Field(default=DEFAULT_INGEST_PORT, ge=0, le=65535, description="Ingest gRPC port.")
     redis_timeout_ms: int = Field(
         default=100,
         ge=1,
@@ -104,9 +104,11 @@ class IngestSettings(CommonSettings):
 class SyncSettings(CommonSettings):
     """Sync: consumer-group workers that copy stream entries into Postgres."""
 
-    sync_port: int = Field(default=DEFAULT_SYNC_PORT, ge=0, le=65535)
+    sync_port: int = Field(default=DEFAULT_SYNC_PORT, ge=0, le=65535, description="Sync gRPC port.")
     sync_worker_name: str = Field(default="", description="Stable consumer name; default: host name + port.")
-    sync_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    sync_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, description="Most entries in one transaction."
+    )
     sync_block_ms: int = Field(default=200, ge=1, description="How long one read waits for new entries.")
     sync_claim_idle_ms: int = Field(
         default=30_000, ge=100, description="Pending entries of a dead worker idle this long are claimed."
@@ -120,15 +122,19 @@ class SyncSettings(CommonSettings):
 class MetricsSettings(CommonSettings):
     """Metrics: performance metrics and analytics queries."""
 
-    metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535)
+    metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535, description="Metrics gRPC port.")
 
 
 class UpSettings(CommonSettings):
     """`configtrail up`: the whole stack under one supervisor."""
 
-    ingest_port: int = Field(default=DEFAULT_INGEST_PORT, ge=0, le=65535)
-    sync_port: int = Field(default=DEFAULT_SYNC_PORT, ge=0, le=65535)
-    metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535)
-    gateway_port: int = Field(default=DEFAULT_GATEWAY_PORT, ge=0, le=65535)
-    embedded_postgres_port: int = Field(default=0, ge=0, le=65535, description="0: a free port.")
-    embedded_redis_port: int = Field(default=0, ge=0, le=65535, description="0: a free port.")
+    ingest_port: int = Field(default=DEFAULT_INGEST_PORT, ge=0, le=65535, description="Ingest gRPC port.")
+    sync_port: int = Field(default=DEFAULT_SYNC_PORT, ge=0, le=65535, description="Sync gRPC port.")
+    metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535, description="Metrics gRPC port.")
+    gateway_port: int = Field(default=DEFAULT_GATEWAY_PORT, ge=0, le=65535, description="Gateway HTTP port.")
+    embedded_postgres_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the embedded PostgreSQL; 0: a free port."
+    )
+    embedded_redis_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the embedded Valkey; 0: a free port."
+    )
