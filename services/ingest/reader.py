@@ -15,10 +15,11 @@ import asyncpg
 import orjson
 import redis.asyncio as redis
 from google.protobuf import struct_pb2
+from redis.exceptions import RedisError
 
 from configtrail import constants, streams
 from configtrail.common.v1 import events_pb2
-from configtrail.errors import FieldViolation, ValidationError
+from configtrail.errors import DependencyUnavailable, FieldViolation, ValidationError
 from configtrail.ingest.v1 import ingest_pb2
 from configtrail.vocabulary import DEVICE_TYPES, EVENT_TYPES
 from services.ingest.validation import SESSION_ID_PATTERN, Limits
@@ -109,11 +110,21 @@ class SessionReader:
             raise ValidationError(violations)
         page_size = request.page_size or DEFAULT_PAGE_SIZE
 
-        rows = await self._pool.fetch(
-            _SELECT, session_id, cursor[0] if cursor else None, cursor[1] if cursor else None, page_size + 1
-        )
+        try:
+            # the stream first: an entry trimmed from it after this read was committed before it, so the
+            # Postgres query below sees it; the other order could miss an entry synced in between
+            unsynced = await self._unsynced(session_id)
+            rows = await self._pool.fetch(
+                _SELECT,
+                session_id,
+                cursor[0] if cursor else None,
+                cursor[1] if cursor else None,
+                page_size + 1,
+            )
+        except (RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise DependencyUnavailable(f"cannot read the session: {exc.__class__.__name__}: {exc}") from exc
         merged = {str(row["event_id"]): _from_row(row) for row in rows}
-        for event in await self._unsynced(session_id):
+        for event in unsynced:
             if event.event_id not in merged and (cursor is None or _key(event) > cursor):
                 merged[event.event_id] = event
         ordered = sorted(merged.values(), key=_key)
