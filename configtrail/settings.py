@@ -117,6 +117,9 @@ class SyncSettings(CommonSettings):
         default=5, ge=1, description="Deliveries before an entry is dead-lettered."
     )
     sync_retry_max_seconds: float = Field(default=10.0, gt=0, description="Cap of the outage backoff.")
+    sync_abandon_after_seconds: int = Field(
+        default=1800, ge=1, description="An active session without activity this long is marked abandoned."
+    )
 
 
 class MetricsSettings(CommonSettings):

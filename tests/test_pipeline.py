@@ -148,3 +148,55 @@ async def test_events_of_one_session_land_on_one_shard(shards: int) -> None:
 
     assert {shard_for("session-abc", shards) for _ in range(10)} == {shard_for("session-abc", shards)}
     assert len({shard_for(f"session-{n}", shards) for n in range(200)}) == shards
+
+
+async def test_rollups_follow_snapshots_orders_and_abandonment(
+    ingest: ingest_pb2_grpc.IngestAsyncStub, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    from services.sync.worker import mark_abandoned
+
+    quiet, buyer = f"s-quiet-{uuid.uuid4().hex[:8]}", f"s-buyer-{uuid.uuid4().hex[:8]}"
+    for session_id in (quiet, buyer):
+        await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction(session_id)))
+    configuration = struct_pb2.Struct()
+    configuration.update({"nest": "nest_120", "ausstattung": "premium"})
+    for trigger, price, completion in (
+        (events_pb2.SNAPSHOT_TRIGGER_AUTO_SAVE, 15_000_000, 50.0),
+        (events_pb2.SNAPSHOT_TRIGGER_ORDER_ATTEMPT, 21_500_000, 100.0),
+    ):
+        await ingest.SaveSnapshot(
+            ingest_pb2.SaveSnapshotRequest(
+                snapshot=events_pb2.ConfigurationSnapshot(
+                    session_id=buyer,
+                    configuration=configuration,
+                    total_price=events_pb2.Money(amount_minor=price, currency="EUR"),
+                    completion_percentage=completion,
+                    trigger=trigger,
+                )
+            )
+        )
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
+    row = await pg_pool.fetchrow("SELECT * FROM user_sessions WHERE session_id = $1", buyer)
+    assert row is not None
+    assert row["status"] == "ordered"
+    assert row["snapshot_count"] == 2
+    assert row["latest_total_price_minor"] == 21_500_000
+    assert row["latest_currency"] == "EUR"
+    assert row["completion_percentage"] == 100.0
+
+    # an hour of silence: the session that did not order is abandoned, the order stays an order
+    await pg_pool.execute(
+        "UPDATE user_sessions SET last_seen_at = now() - interval '1 hour' WHERE session_id = ANY($1)",
+        [quiet, buyer],
+    )
+    assert await mark_abandoned(pg_pool, idle_seconds=1800) == 1
+    rows = await pg_pool.fetch(
+        "SELECT session_id, status FROM user_sessions WHERE session_id = ANY($1)", [quiet, buyer]
+    )
+    statuses = {row["session_id"]: row["status"] for row in rows}
+    assert statuses == {quiet: "abandoned", buyer: "ordered"}
+
+    # the visitor comes back: active again
+    await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction(quiet)))
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
+    assert await pg_pool.fetchval("SELECT status FROM user_sessions WHERE session_id = $1", quiet) == "active"

@@ -110,14 +110,17 @@ class SyncWorker:
         """
         await self._drain_own_pending()
         batches: asyncio.Queue[list[Entry] | None] = asyncio.Queue(maxsize=2)
-        reader = asyncio.get_running_loop().create_task(self._read_loop(batches), name=f"read-{self.name}")
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read_loop(batches), name=f"read-{self.name}")
+        abandoner = loop.create_task(self._mark_abandoned_loop(), name=f"abandon-{self.name}")
         try:
             while (entries := await batches.get()) is not None:
                 await self._commit(entries)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, abandoner):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         logger.info("worker %s stopped after %d entries", self.name, self.stats.committed)
 
     async def _drain_own_pending(self) -> None:
@@ -158,6 +161,18 @@ class SyncWorker:
                         await self.ensure_groups()  # a restarted server without its data has no group
         finally:
             await batches.put(None)
+
+    async def _mark_abandoned_loop(self, every: float = 30.0) -> None:
+        """Sessions still active but silent for ``sync_abandon_after_seconds`` become abandoned."""
+        while not self._stopping.is_set():
+            try:
+                marked = await mark_abandoned(self._pool, self._settings.sync_abandon_after_seconds)
+                if marked:
+                    logger.info("marked %d inactive sessions abandoned", marked)
+            except (*POSTGRES_DOWN, asyncpg.PostgresError) as exc:
+                logger.debug("abandonment pass skipped: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), every)
 
     async def _heartbeat(self) -> None:
         """Publish this worker's progress so any Sync instance's Status can list every worker."""
@@ -357,6 +372,16 @@ class SyncWorker:
                     floor = candidate
             if floor is not None and floor != "0-1":
                 await self._redis.xtrim(stream, minid=floor, approximate=False)
+
+
+async def mark_abandoned(pool: asyncpg.Pool, idle_seconds: int) -> int:
+    """Mark active sessions without activity for ``idle_seconds`` abandoned; return how many."""
+    status = await pool.execute(
+        """UPDATE user_sessions SET status = 'abandoned'
+           WHERE status = 'active' AND last_seen_at < now() - make_interval(secs => $1)""",
+        float(idle_seconds),
+    )
+    return int(status.split()[-1])
 
 
 def _payload(fields: dict[bytes, bytes] | None) -> bytes | None:

@@ -118,6 +118,8 @@ WITH inserted AS (
 )
 UPDATE user_sessions s SET
     interaction_count = s.interaction_count + p.n,
+    -- a visitor who comes back is active again
+    status = CASE WHEN s.status = 'abandoned' THEN 'active' ELSE s.status END,
     last_seen_at = greatest(s.last_seen_at, p.occurred_at),
     last_interaction_at = greatest(s.last_interaction_at, p.occurred_at),
     last_category = CASE WHEN s.last_interaction_at IS NULL OR p.occurred_at >= s.last_interaction_at
@@ -147,7 +149,7 @@ WITH inserted AS (
 UPDATE user_sessions s SET
     snapshot_count = s.snapshot_count + p.n,
     last_seen_at = greatest(s.last_seen_at, p.occurred_at),
-    status = CASE WHEN p.ordered THEN 'ordered' ELSE s.status END,
+    status = CASE WHEN p.ordered THEN 'ordered' WHEN s.status = 'abandoned' THEN 'active' ELSE s.status END,
     latest_snapshot_at = greatest(s.latest_snapshot_at, p.occurred_at),
     latest_configuration = CASE WHEN s.latest_snapshot_at IS NULL OR p.occurred_at >= s.latest_snapshot_at
                                 THEN p.configuration ELSE s.latest_configuration END,
