@@ -42,6 +42,9 @@ POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+#: Any Postgres failure, for background work that simply tries again next time.
+PERSISTENCE_ERRORS: tuple[type[BaseException], ...] = (*POSTGRES_DOWN, asyncpg.PostgresError)
+
 Entry = tuple[str, str, bytes | None]  # stream, entry id, payload (None: the entry was deleted)
 
 
@@ -169,7 +172,7 @@ class SyncWorker:
                 marked = await mark_abandoned(self._pool, self._settings.sync_abandon_after_seconds)
                 if marked:
                     logger.info("marked %d inactive sessions abandoned", marked)
-            except (*POSTGRES_DOWN, asyncpg.PostgresError) as exc:
+            except PERSISTENCE_ERRORS as exc:
                 logger.debug("abandonment pass skipped: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), every)
