@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import psutil
 import pytest
 
 from configtrail.common.v1 import events_pb2
@@ -21,6 +23,18 @@ from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.supervisor import HealthCheck, grpc_health_check, http_health_check
 
 pytestmark = pytest.mark.slow
+
+
+def _child(parent: int, service: str) -> psutil.Process:
+    """The `configtrail serve <service>` child of the `up` process."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for child in psutil.Process(parent).children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if child.cmdline()[-2:] == ["serve", service] and child.is_running():
+                    return child
+        time.sleep(0.05)
+    raise AssertionError(f"no {service} child")
 
 
 async def _wait_healthy(checks: dict[str, HealthCheck], within: float) -> float:
@@ -70,6 +84,13 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
                     )
                 )
             )
+        # a child that dies is restarted (with backoff) and the restart is logged
+        victim = _child(process.pid, "metrics")
+        victim.kill()
+        victim.wait(10)
+        await _wait_healthy({"metrics": checks["metrics"]}, within=20.0)
+        assert _child(process.pid, "metrics").pid != victim.pid
+
         # stop right after the acknowledgement: `up` must sync it before it exits
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
@@ -82,6 +103,8 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
     assert "configtrail is up" in output
     assert f"127.0.0.1:{ports['gateway']}" in output
     assert "configtrail: stopped" in output
+    assert "metrics exited with status -9; restarting in" in output
+    assert "restarted metrics (restart #1" in output
 
     if "CONFIGTRAIL_DATABASE_URL" in os.environ:
         dsn = os.environ["CONFIGTRAIL_DATABASE_URL"]
