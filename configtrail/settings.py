@@ -15,6 +15,9 @@ DEFAULT_INGEST_PORT = 50051
 DEFAULT_SYNC_PORT = 50052
 DEFAULT_METRICS_PORT = 50053
 DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_INGEST_PROMETHEUS_PORT = 9151
+DEFAULT_SYNC_PROMETHEUS_PORT = 9152
+DEFAULT_METRICS_PROMETHEUS_PORT = 9153
 
 
 class CommonSettings(BaseSettings):
@@ -35,6 +38,15 @@ class CommonSettings(BaseSettings):
     stream_shards: int = Field(default=1, ge=1, le=1024, description="Number of event stream shards.")
     shutdown_grace_seconds: float = Field(default=5.0, gt=0, description="Grace for in-flight RPCs on stop.")
     database_pool_size: int = Field(default=4, ge=1, description="Connections per service process.")
+    metrics_address: str = Field(
+        default=f"127.0.0.1:{DEFAULT_METRICS_PORT}", description="Metrics gRPC target the services report to."
+    )
+    telemetry_flush_seconds: float = Field(
+        default=10.0, ge=0, description="How often each service sends its RPC latency samples (0: never)."
+    )
+    telemetry_samples_per_method: int = Field(
+        default=200, ge=1, description="Latency samples kept per RPC method and flush interval."
+    )
 
     # input limits, shared by every service that validates records
     max_batch_items: int = Field(default=500, ge=1, description="Most items in one TrackBatch call.")
@@ -72,6 +84,12 @@ class IngestSettings(CommonSettings):
     """Ingest: gRPC front door that validates events and appends them to Redis streams."""
 
     ingest_port: int = Field(default=DEFAULT_INGEST_PORT, ge=0, le=65535, description="Ingest gRPC port.")
+    ingest_prometheus_port: int = Field(
+        default=DEFAULT_INGEST_PROMETHEUS_PORT,
+        ge=0,
+        le=65535,
+        description="Ingest's Prometheus /metrics (0: off).",
+    )
     redis_timeout_ms: int = Field(
         default=100,
         ge=1,
@@ -105,6 +123,12 @@ class SyncSettings(CommonSettings):
     """Sync: consumer-group workers that copy stream entries into Postgres."""
 
     sync_port: int = Field(default=DEFAULT_SYNC_PORT, ge=0, le=65535, description="Sync gRPC port.")
+    sync_prometheus_port: int = Field(
+        default=DEFAULT_SYNC_PROMETHEUS_PORT,
+        ge=0,
+        le=65535,
+        description="Sync's Prometheus /metrics (0: off).",
+    )
     sync_worker_name: str = Field(default="", description="Stable consumer name; default: host name + port.")
     sync_batch_size: int = Field(
         default=1000, ge=1, le=100_000, description="Most entries in one transaction."
@@ -126,6 +150,12 @@ class MetricsSettings(CommonSettings):
     """Metrics: performance metrics and analytics queries."""
 
     metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535, description="Metrics gRPC port.")
+    metrics_prometheus_port: int = Field(
+        default=DEFAULT_METRICS_PROMETHEUS_PORT,
+        ge=0,
+        le=65535,
+        description="Metrics' Prometheus /metrics (0: off).",
+    )
 
 
 class UpSettings(CommonSettings):

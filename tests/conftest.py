@@ -92,6 +92,8 @@ def ingest_settings(servers: Servers, **overrides: object) -> IngestSettings:
         "redis_url": servers.redis_url,
         "database_url": servers.dsn,
         "ingest_port": 0,
+        "ingest_prometheus_port": 0,
+        "telemetry_flush_seconds": 0,
     }
     values.update(overrides)
     return IngestSettings(**values)  # type: ignore[arg-type]
@@ -102,6 +104,8 @@ def sync_settings(servers: Servers, **overrides: object) -> SyncSettings:
         "redis_url": servers.redis_url,
         "database_url": servers.dsn,
         "sync_port": 0,
+        "sync_prometheus_port": 0,
+        "telemetry_flush_seconds": 0,
         "sync_worker_name": f"test-{uuid.uuid4().hex[:8]}",
         "sync_block_ms": 50,
     }

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,12 @@ from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.supervisor import HealthCheck, grpc_health_check, http_health_check
 
 pytestmark = pytest.mark.slow
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        body: bytes = reply.read()
+    return body.decode()
 
 
 def _child(parent: int, service: str) -> psutil.Process:
@@ -54,6 +61,11 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
     ports = {name: free_port() for name in ("ingest", "sync", "metrics", "gateway")}
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONFIGTRAIL_")}
     env.update({f"CONFIGTRAIL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    prometheus = {name: free_port() for name in ("ingest", "sync", "metrics")}
+    env.update(
+        {f"CONFIGTRAIL_{name.upper()}_PROMETHEUS_PORT": str(port) for name, port in prometheus.items()}
+    )
+    env["CONFIGTRAIL_TELEMETRY_FLUSH_SECONDS"] = "0.5"
     env["CONFIGTRAIL_DATA_DIR"] = str(tmp_path / "data")
     for key in ("CONFIGTRAIL_DATABASE_URL", "CONFIGTRAIL_REDIS_URL"):
         if key in os.environ:
@@ -84,6 +96,11 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
                     )
                 )
             )
+        # every gRPC service exposes its own Prometheus metrics
+        exposition = await asyncio.to_thread(_get, f"http://127.0.0.1:{prometheus['ingest']}/metrics")
+        method = "/configtrail.ingest.v1.Ingest/TrackInteraction"
+        assert f'configtrail_grpc_requests_total{{code="OK",method="{method}"}} 1.0' in exposition
+
         # a child that dies is restarted (with backoff) and the restart is logged
         victim = _child(process.pid, "metrics")
         victim.kill()
@@ -119,6 +136,11 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
             row = await conn.fetchrow(
                 "SELECT session_id, category FROM interaction_events WHERE event_id = $1", uuid.UUID(event_id)
             )
+            latency_samples = await conn.fetchval(
+                """SELECT count(*) FROM performance_metrics
+                   WHERE metric_name = 'grpc_server_latency'
+                     AND endpoint = '/configtrail.ingest.v1.Ingest/TrackInteraction'"""
+            )
         finally:
             await conn.close()
     finally:
@@ -126,3 +148,4 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
             postgres.stop()
     assert row is not None, "an acknowledged event was not synced before `up` stopped"
     assert (row["session_id"], row["category"]) == (session_id, "gebaeudehuelle")
+    assert latency_samples == 1, "Ingest's own RPC latency reached the Metrics service"

@@ -103,6 +103,8 @@ def sync_process(
             "CONFIGTRAIL_SYNC_WORKER_NAME": name,
             "CONFIGTRAIL_SYNC_BLOCK_MS": "50",
             "CONFIGTRAIL_SYNC_CLAIM_IDLE_MS": "1000",
+            "CONFIGTRAIL_SYNC_PROMETHEUS_PORT": "0",
+            "CONFIGTRAIL_TELEMETRY_FLUSH_SECONDS": "0",
         }
     )
     environment.update(env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from configtrail import constants, db, grpcserver, streams
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.settings import IngestSettings
+from configtrail.telemetry import Telemetry
 from services.ingest.reader import SessionReader
 from services.ingest.servicer import IngestServicer
 from services.ingest.validation import Limits
@@ -38,15 +39,18 @@ async def create_server(settings: IngestSettings) -> grpcserver.RunningServer:
         reader=reader,
         max_in_flight=settings.stream_max_in_flight,
     )
+    telemetry = Telemetry("ingest", settings, settings.ingest_prometheus_port)
     running = await grpcserver.start_server(
         host=settings.bind_host,
         port=settings.ingest_port,
         service_names=[SERVICE_NAME],
         register=lambda server: ingest_pb2_grpc.add_IngestServicer_to_server(servicer, server),
         grace=settings.shutdown_grace_seconds,
+        interceptors=[telemetry.interceptor],
     )
+    telemetry.start()
     # in order: in-flight RPCs finished (server.stop), their appends written, then the connections closed
-    running.on_close += [appender.close, client.aclose]
+    running.on_close += [appender.close, client.aclose, telemetry.close]
     if pool is not None:
         running.on_close.append(pool.close)
     return running

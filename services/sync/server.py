@@ -8,6 +8,7 @@ import logging
 from configtrail import db, grpcserver, streams
 from configtrail.settings import SyncSettings
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from configtrail.telemetry import Telemetry
 from services.sync.servicer import SyncServicer
 from services.sync.worker import SyncWorker, default_worker_name
 
@@ -24,13 +25,16 @@ async def create_server(settings: SyncSettings) -> grpcserver.RunningServer:
     worker = SyncWorker(client, pool, settings, name)
     worker_task = asyncio.get_running_loop().create_task(worker.run_forever(), name=f"sync-worker-{name}")
     servicer = SyncServicer(client, pool, worker)
+    telemetry = Telemetry("sync", settings, settings.sync_prometheus_port)
     running = await grpcserver.start_server(
         host=settings.bind_host,
         port=settings.sync_port,
         service_names=[SERVICE_NAME],
         register=lambda server: sync_pb2_grpc.add_SyncServicer_to_server(servicer, server),
         grace=settings.shutdown_grace_seconds,
+        interceptors=[telemetry.interceptor],
     )
+    telemetry.start()
 
     async def stop_worker() -> None:
         worker.stop()
@@ -40,7 +44,7 @@ async def create_server(settings: SyncSettings) -> grpcserver.RunningServer:
         await pool.close()
 
     # in order: the batch in flight committed and acknowledged, then the connections closed
-    running.on_close += [stop_worker, close_pool, client.aclose]
+    running.on_close += [stop_worker, close_pool, client.aclose, telemetry.close]
     return running
 
 
