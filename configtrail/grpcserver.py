@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -21,6 +23,74 @@ GRPC_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+
+
+class _Undecodable:
+    """Stands in for a request message whose bytes did not parse."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return _Undecodable(exc)
+
+    return parse
+
+
+async def _refuse(context: grpc.aio.ServicerContext[Any, Any], request: _Undecodable) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request is not a valid message: {request.error}")
+
+
+class DecodeErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Bytes that do not parse as the request message answer INVALID_ARGUMENT, not UNKNOWN."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        inner: Any
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                if isinstance(request, _Undecodable):
+                    await _refuse(context, request)
+                return await inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, _lenient(handler.request_deserializer), handler.response_serializer
+            )
+        if handler.stream_stream is not None:
+            inner = handler.stream_stream
+
+            async def stream_stream(
+                requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                async def checked() -> AsyncIterator[Any]:
+                    async for request in requests:
+                        if isinstance(request, _Undecodable):
+                            await _refuse(context, request)
+                        yield request
+
+                async for response in inner(checked(), context):
+                    yield response
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, _lenient(handler.request_deserializer), handler.response_serializer
+            )
+        return handler
 
 
 @dataclass
@@ -62,7 +132,7 @@ async def start_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
     """Bind ``host:port`` (0 for any free port), add health and reflection, start, and mark SERVING."""
-    server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
+    server = grpc.aio.server(interceptors=[DecodeErrorInterceptor(), *interceptors], options=GRPC_OPTIONS)
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

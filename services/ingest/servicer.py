@@ -196,21 +196,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
         async def read() -> None:
             try:
                 async for message in request_iterator:
-                    sent_at = message.sent_at if message.HasField("sent_at") else None
-                    clock = Clock.for_request(self._now(), sent_at, self._limits)
-                    if len(message.items) > self._limits.max_batch_items:
-                        reason = f"{len(message.items)} items; at most {self._limits.max_batch_items}"
-                        results = [
-                            ingest_pb2.ItemResult(
-                                index=i,
-                                accepted=False,
-                                errors=[ingest_pb2.FieldError(field="items", reason=reason)],
-                            )
-                            for i in range(len(message.items))
-                        ]
-                        entries: list[streams.Append] = []
-                    else:
-                        results, entries = self.check_items(message.items, clock)
+                    results, entries = self._check_message(message)
                     task = asyncio.ensure_future(self._appender.append(entries))
                     await in_flight.put((message.message_id, results, task))
             finally:
@@ -228,6 +214,25 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
             await reader
         finally:
             reader.cancel()
+
+    def _check_message(
+        self, message: ingest_pb2.StreamEventsRequest
+    ) -> tuple[list[ingest_pb2.ItemResult], list[streams.Append]]:
+        """One StreamEvents message: a message-wide problem rejects each of its items with that reason."""
+        try:
+            if len(message.items) > self._limits.max_batch_items:
+                reason = f"{len(message.items)} items; at most {self._limits.max_batch_items}"
+                raise ValidationError([FieldViolation("items", reason)])
+            sent_at = message.sent_at if message.HasField("sent_at") else None
+            clock = Clock.for_request(self._now(), sent_at, self._limits)
+        except ValidationError as error:
+            errors = [ingest_pb2.FieldError(field=v.field, reason=v.reason) for v in error.violations]
+            rejected = [
+                ingest_pb2.ItemResult(index=i, accepted=False, errors=errors)
+                for i in range(len(message.items))
+            ]
+            return rejected, []
+        return self.check_items(message.items, clock)
 
     async def GetSessionInteractions(
         self, request: ingest_pb2.GetSessionInteractionsRequest, context: Context

@@ -7,13 +7,13 @@ Field paths are those of the proto message, prefixed by where the record sits in
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from configtrail.common.v1 import events_pb2
@@ -66,7 +66,10 @@ class Clock:
     def for_request(cls, now: datetime, sent_at: timestamp_pb2.Timestamp | None, limits: Limits) -> Clock:
         if sent_at is None or (sent_at.seconds == 0 and sent_at.nanos == 0):
             return cls(now)
-        skew = sent_at.ToDatetime(tzinfo=UTC) - now
+        try:
+            skew = sent_at.ToDatetime(tzinfo=UTC) - now
+        except (ValueError, OverflowError) as exc:
+            raise ValidationError([FieldViolation("sent_at", "not a valid time")]) from exc
         if abs(skew) <= limits.clock_skew_dead_band:
             skew = timedelta(0)
         return cls(now, skew)
@@ -128,7 +131,7 @@ class _Checker:
         if problem is not None:
             self.bad(field, f"not JSON-serialisable: {problem}")
             return
-        size = len(json.dumps(json_format.MessageToDict(value), separators=(",", ":")).encode())
+        size = len(orjson.dumps(json_format.MessageToDict(value)))
         if size > limit:
             self.bad(field, f"larger than {limit} bytes as JSON ({size})")
 
@@ -158,9 +161,11 @@ class _Checker:
 
 
 def _non_json_value(value: struct_pb2.Struct | struct_pb2.ListValue | struct_pb2.Value) -> str | None:
-    """What makes a Struct not JSON (NaN or infinite numbers), or None."""
+    """What makes a Struct unstorable as JSON (NaN or infinite numbers, NUL characters), or None."""
     if isinstance(value, struct_pb2.Struct):
         for key, item in value.fields.items():
+            if "\x00" in key:
+                return f"key {key!r}: must not contain NUL characters"
             problem = _non_json_value(item)
             if problem:
                 return f"{key}: {problem}"
@@ -174,6 +179,8 @@ def _non_json_value(value: struct_pb2.Struct | struct_pb2.ListValue | struct_pb2
     kind = value.WhichOneof("kind")
     if kind == "number_value" and not math.isfinite(value.number_value):
         return "numbers must be finite"
+    if kind == "string_value" and "\x00" in value.string_value:
+        return "strings must not contain NUL characters"
     if kind == "struct_value":
         return _non_json_value(value.struct_value)
     if kind == "list_value":

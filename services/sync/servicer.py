@@ -121,6 +121,8 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
             if int(group["pending"]) == 0:
                 return True
             pending = await self._redis.xpending(stream, constants.SYNC_GROUP)
+            if not pending["pending"] or pending["min"] is None:
+                return True  # acknowledged between the two calls
             return _id_key(_text(pending["min"])) > _id_key(target)
         return False
 
