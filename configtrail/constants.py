@@ -35,3 +35,8 @@ ACTIVE_SESSIONS = f"{KEY_PREFIX}:active-sessions"
 
 #: Hash of Sync worker name → its latest progress report (JSON with a timestamp), for Status.
 SYNC_WORKERS = f"{KEY_PREFIX}:sync-workers"
+
+
+def rate_limit_bucket(client: str) -> str:
+    """The gateway's token bucket of one client (a keyed hash, never a raw address)."""
+    return f"{KEY_PREFIX}:gateway:rate:{{{client}}}"

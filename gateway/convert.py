@@ -190,7 +190,9 @@ def snapshot(data: JsonObject, session_id: str | None = None) -> events_pb2.Conf
     r.struct_into("configuration", snap.configuration)
     r.struct_into("additionalData", snap.additional_data)
     if data.get("totalPrice") is not None or data.get("currency") is not None:
-        snap.total_price.amount_minor = r.integer("totalPrice", kind="an integer amount of minor units (cents)")
+        snap.total_price.amount_minor = r.integer(
+            "totalPrice", kind="an integer amount of minor units (cents)"
+        )
         snap.total_price.currency = r.string("currency")
     r.time_into("timestamp", snap.client_timestamp)
     r.raise_if_bad()
@@ -237,19 +239,29 @@ def end_reason(data: JsonObject) -> int:
     return reason
 
 
+def _object_item(raw: Any) -> JsonObject:
+    if not isinstance(raw, dict):
+        raise ApiError.invalid([FieldViolation("item", "must be a JSON object")])
+    return raw
+
+
 def batch_item(raw: Any, user_agent: str = "") -> ingest_pb2.BatchItem:
     """One item of ``POST /api/batch``: ``{"kind": …, …fields}``."""
-    if not isinstance(raw, dict):
-        raise ApiError.invalid([FieldViolation("item", "must be a JSON object with a kind")])
-    kind = raw.get("kind")
+    data = _object_item(raw)
+    kind = data.get("kind")
     if kind == "interaction":
-        return ingest_pb2.BatchItem(interaction=interaction(raw))
+        return ingest_pb2.BatchItem(interaction=interaction(data))
     if kind == "snapshot":
-        return ingest_pb2.BatchItem(snapshot=snapshot(raw))
+        return ingest_pb2.BatchItem(snapshot=snapshot(data))
     if kind == "metric":
-        return ingest_pb2.BatchItem(metric=metric(raw, user_agent))
+        return ingest_pb2.BatchItem(metric=metric(data, user_agent))
     reason = "required" if kind is None else f"unknown kind {kind!r}"
     raise ApiError.invalid([FieldViolation("kind", f"{reason}; one of {', '.join(KINDS)}")])
+
+
+def metric_item(raw: Any, user_agent: str = "") -> ingest_pb2.BatchItem:
+    """One metric of ``POST /api/metrics`` (no ``kind`` needed)."""
+    return ingest_pb2.BatchItem(metric=metric(_object_item(raw), user_agent))
 
 
 def sent_at(data: JsonObject, request: ingest_pb2.TrackBatchRequest) -> None:

@@ -119,7 +119,9 @@ class ApiError(Exception):
 
     @classmethod
     def invalid(cls, fields: Sequence[FieldViolation], message: str | None = None) -> ApiError:
-        return cls.for_code(grpc.StatusCode.INVALID_ARGUMENT, message or f"invalid request: {_summary(fields)}", fields)
+        return cls.for_code(
+            grpc.StatusCode.INVALID_ARGUMENT, message or f"invalid request: {_summary(fields)}", fields
+        )
 
     def body(self) -> dict[str, object]:
         return {

@@ -1,0 +1,413 @@
+"""The OpenAPI 3.1 description of the gateway's HTTP API, served at ``/openapi.json``.
+
+Written by hand next to the handlers (no per-request model layer to generate it from); the tests check
+that it lists every route the app serves and that each of its references resolves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: Schema, description: str) -> Schema:
+    """A request body taken as JSON, also when sent as text/plain (navigator.sendBeacon)."""
+    return {
+        "required": True,
+        "description": description + " May be gzip-encoded (`Content-Encoding: gzip`).",
+        "content": {"application/json": {"schema": schema}, "text/plain": {"schema": schema}},
+    }
+
+
+def _ok(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error_responses(*statuses: str) -> dict[str, Schema]:
+    return {status: {"$ref": f"#/components/responses/{_ERROR_RESPONSES[status][0]}"} for status in statuses}
+
+
+_ERROR_RESPONSES: dict[str, tuple[str, str, bool]] = {
+    "400": ("BadRequest", "Invalid input: the fields say which and why.", False),
+    "401": ("Unauthenticated", "No write key (or admin token) was sent.", False),
+    "403": ("PermissionDenied", "The write key or admin token is not known.", False),
+    "413": ("PayloadTooLarge", "The body (after gzip decoding) is larger than the limit.", False),
+    "415": ("UnsupportedEncoding", "Content-Encoding other than gzip.", False),
+    "429": ("RateLimited", "Too many requests from this client; retry after Retry-After seconds.", True),
+    "501": ("Unimplemented", "Ingest does not implement this call yet.", False),
+    "503": ("Unavailable", "Ingest or its storage is unavailable; retry after Retry-After seconds.", True),
+    "504": ("DeadlineExceeded", "Ingest did not answer in time.", False),
+}
+
+_INGEST_ERRORS = ("400", "401", "403", "413", "415", "429", "503", "504")
+
+_TIMESTAMP: Schema = {
+    "description": "ISO 8601 time (UTC when no offset is given) or epoch milliseconds.",
+    "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+}
+
+_INTERACTION_FIELDS: Schema = {
+    "sessionId": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._:\\-]+$"},
+    "eventId": {
+        "type": "string",
+        "format": "uuid",
+        "description": "Chosen by the client; a retry is stored once.",
+    },
+    "eventType": {"type": "string", "enum": ["click", "hover", "selection", "scroll", "custom"]},
+    "customEventType": {
+        "type": "string",
+        "description": "Required when eventType is custom: 1-64 of a-z 0-9 _ . -",
+    },
+    "category": {"type": "string"},
+    "elementId": {"type": "string"},
+    "selectionValue": {"type": "string"},
+    "previousValue": {"type": "string"},
+    "timeSpent": {"type": "integer", "minimum": 0, "description": "Milliseconds."},
+    "deviceType": _ref("DeviceType"),
+    "viewportWidth": {"type": "integer", "minimum": 0},
+    "viewportHeight": {"type": "integer", "minimum": 0},
+    "additionalData": {"type": ["object", "null"]},
+    "timestamp": _ref("Timestamp"),
+    "sequence": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Per-session sequence number from the tracker.",
+    },
+}
+
+_SNAPSHOT_FIELDS: Schema = {
+    "snapshotId": {"type": "string", "format": "uuid"},
+    "configuration": {"type": "object"},
+    "totalPrice": {"type": "integer", "minimum": 0, "description": "Minor units (cents)."},
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    "completionPercentage": {"type": "number", "minimum": 0, "maximum": 100},
+    "trigger": {"type": "string", "enum": ["auto_save", "page_exit", "order_attempt", "manual"]},
+    "additionalData": {"type": ["object", "null"]},
+    "timestamp": _ref("Timestamp"),
+}
+
+_METRIC_FIELDS: Schema = {
+    "metricId": {"type": "string", "format": "uuid"},
+    "metricName": {"type": "string", "pattern": "^[a-z0-9_.\\-]{1,64}$", "examples": ["lcp", "inp", "ttfb"]},
+    "valueMs": {"type": "number", "minimum": 0},
+    "endpoint": {"type": "string"},
+    "sessionId": {"type": "string"},
+    "userAgent": {"type": "string", "description": "Defaults to the request's User-Agent."},
+    "additionalData": {"type": ["object", "null"]},
+    "timestamp": _ref("Timestamp"),
+}
+
+
+def _object(properties: Schema, required: list[str] | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _item(kind: str, fields: Schema, required: list[str]) -> Schema:
+    return _object({"kind": {"const": kind}, **fields}, ["kind", *required])
+
+
+def _schemas(max_batch_items: int) -> Schema:
+    return {
+        "Timestamp": _TIMESTAMP,
+        "DeviceType": {"type": "string", "enum": ["desktop", "tablet", "mobile", "other"]},
+        "Error": _object({"error": _ref("ErrorDetail")}, ["error"]),
+        "ErrorDetail": _object(
+            {
+                "code": {"type": "string", "examples": ["INVALID_ARGUMENT"]},
+                "message": {"type": "string"},
+                "fields": {"type": "array", "items": _ref("FieldError")},
+            },
+            ["code", "message", "fields"],
+        ),
+        "FieldError": _object(
+            {"field": {"type": "string", "examples": ["eventType"]}, "reason": {"type": "string"}},
+            ["field", "reason"],
+        ),
+        "SessionStart": _object(
+            {
+                "sessionId": {"type": "string", "description": "Chosen by the client; assigned when absent."},
+                "userAgent": {"type": "string", "description": "Defaults to the request's User-Agent."},
+                "deviceType": _ref("DeviceType"),
+                "viewportWidth": {"type": "integer", "minimum": 0},
+                "viewportHeight": {"type": "integer", "minimum": 0},
+                "referrer": {"type": "string"},
+                "landingPage": {"type": "string"},
+                "locale": {"type": "string"},
+                "timestamp": _ref("Timestamp"),
+            }
+        ),
+        "SessionStarted": _object({"sessionId": {"type": "string"}}, ["sessionId"]),
+        "SessionEnd": _object(
+            {"reason": {"type": "string", "enum": ["page_exit", "order", "timeout"]}}, ["reason"]
+        ),
+        "SessionEnded": _object({"sessionId": {"type": "string"}}, ["sessionId"]),
+        "InteractionInput": _object(_INTERACTION_FIELDS, ["sessionId", "eventType"]),
+        "InteractionAccepted": _object({"eventId": {"type": "string", "format": "uuid"}}, ["eventId"]),
+        "Interaction": _object(
+            {**_INTERACTION_FIELDS, "serverTimestamp": {"type": "string", "format": "date-time"}},
+            ["eventId", "sessionId", "eventType", "timestamp"],
+        ),
+        "InteractionPage": _object(
+            {
+                "sessionId": {"type": "string"},
+                "interactions": {"type": "array", "items": _ref("Interaction")},
+                "nextPageToken": {"type": "string", "description": "Empty on the last page."},
+            },
+            ["sessionId", "interactions", "nextPageToken"],
+        ),
+        "SnapshotInput": _object(_SNAPSHOT_FIELDS, ["configuration", "totalPrice", "currency", "trigger"]),
+        "SnapshotAccepted": _object({"snapshotId": {"type": "string", "format": "uuid"}}, ["snapshotId"]),
+        "MetricInput": _object(_METRIC_FIELDS, ["metricName", "valueMs"]),
+        "MetricsInput": {
+            "oneOf": [
+                _object(
+                    {
+                        "metrics": {
+                            "type": "array",
+                            "items": _ref("MetricInput"),
+                            "maxItems": max_batch_items,
+                        },
+                        "sentAt": _ref("Timestamp"),
+                    },
+                    ["metrics"],
+                ),
+                _ref("MetricInput"),
+            ]
+        },
+        "BatchItem": {
+            "oneOf": [
+                _item("interaction", _INTERACTION_FIELDS, ["sessionId", "eventType"]),
+                _item(
+                    "snapshot",
+                    {"sessionId": {"type": "string"}, **_SNAPSHOT_FIELDS},
+                    ["sessionId", "configuration", "totalPrice", "currency", "trigger"],
+                ),
+                _item("metric", _METRIC_FIELDS, ["metricName", "valueMs"]),
+            ],
+            "discriminator": {"propertyName": "kind"},
+        },
+        "BatchRequest": _object(
+            {
+                "sentAt": {
+                    **_TIMESTAMP,
+                    "description": "When the client sent the batch; corrects its clock skew.",
+                },
+                "items": {"type": "array", "items": _ref("BatchItem"), "maxItems": max_batch_items},
+            },
+            ["items"],
+        ),
+        "ItemResult": {
+            "oneOf": [
+                _object(
+                    {
+                        "index": {"type": "integer"},
+                        "status": {"const": "accepted"},
+                        "id": {"type": "string", "description": "The event, snapshot or metric id."},
+                    },
+                    ["index", "status", "id"],
+                ),
+                _object(
+                    {
+                        "index": {"type": "integer"},
+                        "status": {"const": "rejected"},
+                        "error": _ref("ErrorDetail"),
+                    },
+                    ["index", "status", "error"],
+                ),
+            ]
+        },
+        "BatchResponse": _object({"results": {"type": "array", "items": _ref("ItemResult")}}, ["results"]),
+    }
+
+
+def _responses() -> Schema:
+    out: Schema = {}
+    for name, description, retry in _ERROR_RESPONSES.values():
+        response: Schema = {
+            "description": description,
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+        if retry:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer"},
+                }
+            }
+        out[name] = response
+    return out
+
+
+_SESSION_ID_PARAMETER: Schema = {
+    "name": "session_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_WRITE: list[Schema] = [{"writeKey": []}, {"writeKeyQuery": []}]
+
+
+def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> Schema:
+    """The whole description, with the configured limits filled in."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "configtrail gateway",
+            "version": "1",
+            "description": (
+                "Session and interaction tracking for web product configurators. JSON in camelCase; "
+                f"bodies up to {max_body_bytes} bytes (also after gzip decoding); times as ISO 8601 or epoch "
+                "milliseconds. Ingestion needs a write key (X-Write-Key header or key query parameter) when "
+                "the server has any configured."
+            ),
+        },
+        "security": _WRITE,
+        "paths": {
+            "/api/sessions": {
+                "post": {
+                    "operationId": "startSession",
+                    "summary": "Start a session.",
+                    "requestBody": _json_body(_ref("SessionStart"), "The visitor's session."),
+                    "responses": {
+                        "201": _ok(_ref("SessionStarted"), "Session started."),
+                        **_error_responses(*_INGEST_ERRORS),
+                    },
+                }
+            },
+            "/api/sessions/track-interaction": {
+                "post": {
+                    "operationId": "trackInteraction",
+                    "summary": "Track one interaction.",
+                    "requestBody": _json_body(_ref("InteractionInput"), "One interaction."),
+                    "responses": {
+                        "202": _ok(_ref("InteractionAccepted"), "Accepted and durable."),
+                        **_error_responses(*_INGEST_ERRORS),
+                    },
+                },
+                "get": {
+                    "operationId": "listInteractions",
+                    "summary": "A session's interactions in time order, paged.",
+                    "security": [*_WRITE, {"adminToken": []}],
+                    "parameters": [
+                        {"name": "sessionId", "in": "query", "required": True, "schema": {"type": "string"}},
+                        {"name": "pageToken", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "pageSize",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                    ],
+                    "responses": {
+                        "200": _ok(_ref("InteractionPage"), "One page of interactions."),
+                        **_error_responses("400", "401", "403", "429", "501", "503", "504"),
+                    },
+                },
+            },
+            "/api/sessions/{session_id}/snapshots": {
+                "post": {
+                    "operationId": "saveSnapshot",
+                    "summary": "Save a configuration snapshot.",
+                    "parameters": [_SESSION_ID_PARAMETER],
+                    "requestBody": _json_body(_ref("SnapshotInput"), "The configuration as it stands."),
+                    "responses": {
+                        "202": _ok(_ref("SnapshotAccepted"), "Accepted and durable."),
+                        **_error_responses(*_INGEST_ERRORS),
+                    },
+                }
+            },
+            "/api/sessions/{session_id}/end": {
+                "post": {
+                    "operationId": "endSession",
+                    "summary": "End a session.",
+                    "parameters": [_SESSION_ID_PARAMETER],
+                    "requestBody": _json_body(_ref("SessionEnd"), "Why the session ended."),
+                    "responses": {
+                        "202": _ok(_ref("SessionEnded"), "Accepted and durable."),
+                        **_error_responses(*_INGEST_ERRORS),
+                    },
+                }
+            },
+            "/api/batch": {
+                "post": {
+                    "operationId": "trackBatch",
+                    "summary": "Interactions, snapshots and metrics in one request, a result per item.",
+                    "requestBody": _json_body(_ref("BatchRequest"), "The items, each with its kind."),
+                    "responses": {
+                        "200": _ok(_ref("BatchResponse"), "Every item accepted or rejected on its own."),
+                        **_error_responses(*_INGEST_ERRORS),
+                    },
+                }
+            },
+            "/api/metrics": {
+                "post": {
+                    "operationId": "trackMetrics",
+                    "summary": "Browser timings and web vitals: a list, or one metric.",
+                    "requestBody": _json_body(_ref("MetricsInput"), "The metrics."),
+                    "responses": {
+                        "200": _ok(_ref("BatchResponse"), "Every metric accepted or rejected on its own."),
+                        **_error_responses(*_INGEST_ERRORS),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "The process is alive.",
+                    "security": [],
+                    "responses": {"200": _ok(_object({"status": {"const": "ok"}}), "Alive.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "summary": "Ready: Ingest reports SERVING.",
+                    "security": [],
+                    "responses": {
+                        "200": _ok(_object({"status": {"type": "string"}}), "Ready."),
+                        "503": _ok(
+                            _object({"status": {"type": "string"}, "reason": {"type": "string"}}),
+                            "Not ready.",
+                        ),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This description.",
+                    "security": [],
+                    "responses": {"200": _ok({"type": "object"}, "OpenAPI 3.1 document.")},
+                }
+            },
+        },
+        "components": {
+            "schemas": _schemas(max_batch_items),
+            "responses": _responses(),
+            "securitySchemes": {
+                "writeKey": {"type": "apiKey", "in": "header", "name": "X-Write-Key"},
+                "writeKeyQuery": {"type": "apiKey", "in": "query", "name": "key"},
+                "adminToken": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }

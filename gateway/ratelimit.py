@@ -1,0 +1,219 @@
+"""Per-client rate limit: a token bucket kept in Redis, so it holds across gateway replicas.
+
+A client is its write key plus its address; the address is never stored: the bucket key is a keyed
+BLAKE2b hash of the write key and the address (IPv6 cut to its /64, the part that names a subscriber),
+and buckets expire once they would be full again. The checks of concurrent requests go to Redis in one
+pipeline round trip (one script call per request, the script computes the refill with Redis' own clock
+so replicas with skewed clocks agree). When Redis is not configured or does not answer in time, requests
+pass unchecked — fail open — with a warning, and Redis is tried again after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import time
+
+import redis.asyncio as redis
+from redis.exceptions import NoScriptError, RedisError
+
+from configtrail import constants
+
+logger = logging.getLogger(__name__)
+
+bucket_key = constants.rate_limit_bucket  # the key names live with all the others
+
+
+#: KEYS[1] bucket; ARGV rate (tokens/s), burst, cost. Returns {allowed 0|1, milliseconds until allowed}.
+TOKEN_BUCKET_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 't', 'n')
+local last = tonumber(state[1])
+local tokens = tonumber(state[2])
+if last == nil or tokens == nil then
+  last = now
+  tokens = burst
+end
+tokens = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
+local allowed = 0
+local wait = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  wait = math.ceil((cost - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 't', now, 'n', tostring(tokens))
+redis.call('PEXPIRE', KEYS[1], math.min(math.ceil(burst * 1000 / rate) + 1000, 86400000))
+return {allowed, wait}
+"""
+TOKEN_BUCKET_SHA = hashlib.sha1(TOKEN_BUCKET_SCRIPT.encode()).hexdigest()
+
+
+#: Pipelines of checks at once; more requests wait for one to finish and go in the next.
+MAX_PIPELINES_IN_FLIGHT = 4
+
+
+def address_part(address: str) -> bytes:
+    """The part of a client address that identifies it: IPv4 whole, IPv6 its /64 prefix."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address.encode("utf-8", "surrogateescape")[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped.packed
+        return ip.packed[:8]
+    return ip.packed
+
+
+class ClientHasher:
+    """Turns (write key, client address) into an opaque bucket name; the same on every replica."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hashlib.blake2b(secret, digest_size=32).digest()
+
+    def __call__(self, write_key: str, address: str) -> str:
+        data = write_key.encode("utf-8", "surrogateescape") + b"\0" + address_part(address)
+        return hashlib.blake2b(data, key=self._key, digest_size=16).hexdigest()
+
+
+class RateLimiter:
+    """Token buckets in Redis; :meth:`check` answers None (go on) or the seconds to wait."""
+
+    def __init__(
+        self,
+        client: redis.Redis | None,
+        *,
+        rate: float,
+        burst: int,
+        timeout: float,
+        retry_seconds: float,
+    ) -> None:
+        self._client = client
+        self._rate = rate
+        self._burst = burst
+        self._timeout = timeout
+        self._retry_seconds = retry_seconds
+        self._queue: list[tuple[str, asyncio.Future[float | None]]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._flush_scheduled = False
+        self._started = False
+        self._closing = False
+        self._skip_until = 0.0
+        self.checks = 0
+        self.limited = 0
+        self.failed_open = 0
+        self.round_trips = 0
+
+    @property
+    def client(self) -> redis.Redis | None:
+        return self._client
+
+    @property
+    def enabled(self) -> bool:
+        return self._client is not None and self._rate > 0
+
+    async def start(self) -> None:
+        """Start the checker; warn (and go on, open) when Redis is unreachable now."""
+        if not self.enabled or self._client is None:
+            return
+        self._started = True
+        try:
+            await asyncio.wait_for(self._client.script_load(TOKEN_BUCKET_SCRIPT), max(self._timeout, 1.0))
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning(
+                "rate limit: Redis unreachable at start-up (%s); requests pass unchecked until it is", exc
+            )
+
+    async def close(self) -> None:
+        """Answer what is queued, wait for the checks in flight."""
+        self._closing = True
+        self._flush()
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def check(self, bucket: str) -> float | None:
+        """None when the client may go on, else the seconds until it may."""
+        if not self._started or self._closing or time.monotonic() < self._skip_until:
+            return None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[float | None] = loop.create_future()
+        self._queue.append((bucket, future))
+        if not self._flush_scheduled:
+            # the checks of every request that arrives in this turn of the loop share one round trip
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._queue or (len(self._in_flight) >= MAX_PIPELINES_IN_FLIGHT and not self._closing):
+            return  # a pipeline that finishes sends what queued meanwhile
+        group, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._check_group(group))
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._queue and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    async def _evaluate(self, keys: list[str]) -> list[object]:
+        assert self._client is not None
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.evalsha(TOKEN_BUCKET_SHA, 1, key, self._rate, self._burst, 1)
+        self.round_trips += 1
+        replies: list[object] = await asyncio.wait_for(pipe.execute(raise_on_error=False), self._timeout)
+        return replies
+
+    async def _check_group(self, group: list[tuple[str, asyncio.Future[float | None]]]) -> None:
+        keys = [bucket_key(bucket) for bucket, _ in group]
+        self.checks += len(group)
+        try:
+            replies = await self._evaluate(keys)
+            if any(isinstance(reply, NoScriptError) for reply in replies):
+                # Redis restarted or flushed its scripts: load once more and check again (a NOSCRIPT
+                # reply ran nothing, so nothing is counted twice).
+                assert self._client is not None
+                await asyncio.wait_for(self._client.script_load(TOKEN_BUCKET_SCRIPT), self._timeout)
+                replies = await self._evaluate(keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._fail_open(group, exc)
+            return
+        except Exception as exc:
+            logger.exception("rate limit check failed unexpectedly")
+            self._fail_open(group, exc)
+            return
+        for (_, future), reply in zip(group, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, list) and len(reply) == 2 and not reply[0]:
+                self.limited += 1
+                future.set_result(max(int(reply[1]), 1) / 1000)
+            else:
+                if isinstance(reply, Exception):
+                    self.failed_open += 1
+                    logger.warning("rate limit check failed (%s); request passes unchecked", reply)
+                future.set_result(None)
+
+    def _fail_open(self, group: list[tuple[str, asyncio.Future[float | None]]], exc: BaseException) -> None:
+        self.failed_open += len(group)
+        self._skip_until = time.monotonic() + self._retry_seconds
+        logger.warning(
+            "rate limit: Redis failed (%s); requests pass unchecked for %.0f s",
+            exc or type(exc).__name__,
+            self._retry_seconds,
+        )
+        for _, future in group:
+            if not future.done():
+                future.set_result(None)

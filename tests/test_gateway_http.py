@@ -1,0 +1,917 @@
+"""The gateway over real HTTP: uvicorn in this loop → real Ingest on port 0 → Redis → Sync → Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+import redis.asyncio as redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from configtrail.grpcserver import RunningServer
+from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from gateway.server import RunningGateway, start
+from gateway.settings import GatewaySettings
+
+WRITE_KEY = "site-key-1"
+StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+class _Servers(Protocol):
+    dsn: str
+    redis_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def start_gateway(servers: _Servers, ingest_server: RunningServer) -> AsyncIterator[StartGateway]:
+    """Start gateways against the test Ingest (rate limit off unless asked); stopped after the test."""
+    running: list[RunningGateway] = []
+
+    async def start_one(**overrides: Any) -> RunningGateway:
+        values: dict[str, Any] = {
+            "ingest_address": f"127.0.0.1:{ingest_server.port}",
+            "redis_url": servers.redis_url,
+            "gateway_port": 0,
+            "write_keys": "",
+            "admin_tokens": "",
+            "cors_origins": "",
+            "rate_limit_per_second": 0,
+            "shutdown_grace_seconds": 2,
+        }
+        values.update(overrides)
+        gateway = await start(GatewaySettings(**values))
+        running.append(gateway)
+        return gateway
+
+    yield start_one
+    for gateway in running:
+        await gateway.stop()
+
+
+@pytest.fixture
+async def gateway(start_gateway: StartGateway) -> RunningGateway:
+    return await start_gateway(write_keys=f"{WRITE_KEY},other-key")
+
+
+@pytest.fixture
+async def http(gateway: RunningGateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=gateway.url, headers={"X-Write-Key": WRITE_KEY}, timeout=10
+    ) as client:
+        yield client
+
+
+async def flush(sync: sync_pb2_grpc.SyncAsyncStub) -> None:
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10), timeout=15)
+
+
+def interaction(session_id: str, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sessionId": session_id,
+        "eventType": "selection",
+        "category": "nest",
+        "elementId": "nest-size-80",
+        "selectionValue": "nest_80",
+        "previousValue": "nest_60",
+        "timeSpent": 1500,
+        "deviceType": "desktop",
+        "viewportWidth": 1440,
+        "viewportHeight": 900,
+        "additionalData": {"step": 2, "source": "test"},
+        "sequence": 1,
+    }
+    body.update(fields)
+    return body
+
+
+def snapshot(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "configuration": {"nest": "nest_80", "gebaeudehuelle": "wood"},
+        "totalPrice": 24_990_000,
+        "currency": "EUR",
+        "completionPercentage": 60.5,
+        "trigger": "auto_save",
+        "additionalData": {"source": "test"},
+    }
+    body.update(fields)
+    return body
+
+
+def error_fields(response: httpx.Response) -> dict[str, str]:
+    """The fields of an error answer, checking its shape on the way."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "fields"}, body
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    return {field["field"]: field["reason"] for field in body["error"]["fields"]}
+
+
+# --- happy paths, down to Postgres -----------------------------------------------------------------
+
+
+async def test_interaction_is_accepted_and_reaches_postgres(
+    http: httpx.AsyncClient, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    event_id = str(uuid.uuid4())
+    occurred = datetime.now(UTC).replace(microsecond=123000) - timedelta(minutes=5)
+    response = await http.post(
+        "/api/sessions/track-interaction",
+        json=interaction(session_id, eventId=event_id, timestamp=occurred.isoformat().replace("+00:00", "Z")),
+    )
+    assert response.status_code == 202, response.text
+    assert response.json() == {"eventId": event_id}
+    assert response.headers["content-type"] == "application/json"
+
+    await flush(sync)
+    row = await pg_pool.fetchrow("SELECT * FROM interaction_events WHERE event_id = $1", uuid.UUID(event_id))
+    assert row is not None
+    assert row["session_id"] == session_id
+    assert (row["event_type"], row["category"], row["element_id"]) == ("selection", "nest", "nest-size-80")
+    assert (row["selection_value"], row["previous_value"]) == ("nest_80", "nest_60")
+    assert (row["time_spent_ms"], row["device_type"], row["sequence"]) == (1500, "desktop", 1)
+    assert (row["viewport_width"], row["viewport_height"]) == (1440, 900)
+    assert orjson.loads(row["additional_data"]) == {"step": 2, "source": "test"}
+    assert row["occurred_at"] == occurred
+
+
+async def test_session_start_snapshot_and_end_reach_postgres(
+    http: httpx.AsyncClient, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    started = await http.post(
+        "/api/sessions",
+        json={
+            "sessionId": session_id,
+            "deviceType": "tablet",
+            "viewportWidth": 1024,
+            "viewportHeight": 768,
+            "referrer": "https://example.org/",
+            "landingPage": "/configurator",
+            "locale": "de-AT",
+        },
+        headers={"User-Agent": "TestBrowser/1.0"},
+    )
+    assert started.status_code == 201, started.text
+    assert started.json() == {"sessionId": session_id}
+
+    fresh = await http.post("/api/sessions", json={"locale": "en"})
+    assert fresh.status_code == 201
+    assert uuid.UUID(fresh.json()["sessionId"])
+
+    occurred_ms = int((datetime.now(UTC) - timedelta(seconds=30)).timestamp() * 1000)
+    saved = await http.post(f"/api/sessions/{session_id}/snapshots", json=snapshot(timestamp=occurred_ms))
+    assert saved.status_code == 202, saved.text
+    snapshot_id = saved.json()["snapshotId"]
+
+    ended = await http.post(f"/api/sessions/{session_id}/end", json={"reason": "page_exit"})
+    assert ended.status_code == 202, ended.text
+    assert ended.json() == {"sessionId": session_id}
+
+    await flush(sync)
+    session = await pg_pool.fetchrow("SELECT * FROM user_sessions WHERE session_id = $1", session_id)
+    assert session is not None
+    assert (session["user_agent"], session["device_type"], session["locale"]) == (
+        "TestBrowser/1.0",
+        "tablet",
+        "de-AT",
+    )
+    assert (session["referrer"], session["landing_page"]) == ("https://example.org/", "/configurator")
+    assert session["end_reason"] == "page_exit"
+    assert session["ended_at"] is not None
+    row = await pg_pool.fetchrow(
+        "SELECT * FROM configuration_snapshots WHERE snapshot_id = $1", uuid.UUID(snapshot_id)
+    )
+    assert row is not None
+    assert row["session_id"] == session_id
+    assert (row["total_price_minor"], row["currency"], row["trigger"]) == (24_990_000, "EUR", "auto_save")
+    assert row["completion_percentage"] == 60.5
+    assert orjson.loads(row["configuration"]) == {"nest": "nest_80", "gebaeudehuelle": "wood"}
+    assert int(row["occurred_at"].timestamp() * 1000) == occurred_ms
+    assert (
+        await pg_pool.fetchval(
+            "SELECT count(*) FROM user_sessions WHERE session_id = $1", fresh.json()["sessionId"]
+        )
+        == 1
+    )
+
+
+async def test_metrics_one_or_a_list_reach_postgres(
+    http: httpx.AsyncClient, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    single = await http.post(
+        "/api/metrics",
+        json={"metricName": "lcp", "valueMs": 812.5, "endpoint": "/demo"},
+        headers={"User-Agent": "UA/2"},
+    )
+    assert single.status_code == 200, single.text
+    [result] = single.json()["results"]
+    assert result["status"] == "accepted"
+    assert result["index"] == 0
+
+    listed = await http.post(
+        "/api/metrics",
+        json={
+            "sentAt": datetime.now(UTC).isoformat(),
+            "metrics": [
+                {
+                    "metricName": "ttfb",
+                    "valueMs": 41,
+                    "endpoint": "/api/batch",
+                    "additionalData": {"rating": "good"},
+                },
+                {"metricName": "Not A Name", "valueMs": -1},
+            ],
+        },
+    )
+    assert listed.status_code == 200
+    first, second = listed.json()["results"]
+    assert first["status"] == "accepted"
+    assert second["status"] == "rejected"
+    assert {f["field"] for f in second["error"]["fields"]} == {"metricName", "valueMs"}
+
+    await flush(sync)
+    rows = await pg_pool.fetch(
+        "SELECT metric_name, value_ms, endpoint, user_agent FROM performance_metrics ORDER BY 1"
+    )
+    assert [tuple(row) for row in rows] == [
+        ("lcp", 812.5, "/demo", "UA/2"),
+        ("ttfb", 41.0, "/api/batch", "python-httpx/" + httpx.__version__),
+    ]
+
+
+async def test_batch_accepts_good_items_and_rejects_bad_ones_each_on_its_own(
+    http: httpx.AsyncClient, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    good_event = str(uuid.uuid4())
+    items: list[Any] = [
+        {"kind": "interaction", **interaction(session_id, eventId=good_event)},
+        {"kind": "interaction", **interaction(session_id, eventType="teleport")},
+        {"kind": "gesture", "sessionId": session_id},
+        "not an object",
+        {"kind": "snapshot", "sessionId": session_id, **snapshot(trigger="order_attempt")},
+        {"kind": "metric", "metricName": "inp", "valueMs": 120, "sessionId": session_id},
+        {"kind": "interaction", **interaction(session_id, timeSpent=-5)},
+        {"kind": "snapshot", "sessionId": session_id, **snapshot(totalPrice=-1, currency="euro")},
+    ]
+    response = await http.post("/api/batch", json={"sentAt": datetime.now(UTC).isoformat(), "items": items})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == list(range(len(items)))
+    assert [r["status"] for r in results] == [
+        "accepted", "rejected", "rejected", "rejected", "accepted", "accepted", "rejected", "rejected",
+    ]  # fmt: skip
+    assert results[0]["id"] == good_event
+
+    def fields(index: int) -> dict[str, str]:
+        error = results[index]["error"]
+        assert error["code"] == "INVALID_ARGUMENT"
+        return {f["field"]: f["reason"] for f in error["fields"]}
+
+    assert "click, hover, selection, scroll, custom" in fields(1)["eventType"]
+    assert "gesture" in fields(2)["kind"]
+    assert set(fields(3)) == {"item"}
+    assert set(fields(6)) == {"timeSpent"}
+    assert set(fields(7)) == {"totalPrice", "currency"}
+
+    await flush(sync)
+    assert (
+        await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id)
+        == 1
+    )
+    assert (
+        await pg_pool.fetchval(
+            "SELECT count(*) FROM configuration_snapshots WHERE session_id = $1", session_id
+        )
+        == 1
+    )
+    assert (
+        await pg_pool.fetchval("SELECT count(*) FROM performance_metrics WHERE session_id = $1", session_id)
+        == 1
+    )
+
+
+async def test_interactions_of_a_session_come_back_in_time_order_and_paged(http: httpx.AsyncClient) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    # posted out of order: the answer is in time order
+    for minute, element in [(3, "c"), (1, "a"), (2, "b")]:
+        when = (base + timedelta(minutes=minute)).isoformat()
+        response = await http.post(
+            "/api/sessions/track-interaction",
+            json=interaction(session_id, elementId=element, timestamp=when, sequence=minute),
+        )
+        assert response.status_code == 202
+
+    first = await http.get("/api/sessions/track-interaction", params={"sessionId": session_id, "pageSize": 2})
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert set(page) == {"sessionId", "interactions", "nextPageToken"}
+    assert page["sessionId"] == session_id
+    assert [i["elementId"] for i in page["interactions"]] == ["a", "b"]
+    assert page["nextPageToken"]
+    event = page["interactions"][0]
+    assert event["eventType"] == "selection"
+    assert event["deviceType"] == "desktop"
+    assert event["timeSpent"] == 1500
+    assert event["additionalData"] == {"step": 2, "source": "test"}
+    assert event["timestamp"] == (base + timedelta(minutes=1)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+    assert set(interaction(session_id)) <= set(event)
+
+    second = await http.get(
+        "/api/sessions/track-interaction",
+        params={"sessionId": session_id, "pageSize": 2, "pageToken": page["nextPageToken"]},
+    )
+    assert second.status_code == 200
+    assert [i["elementId"] for i in second.json()["interactions"]] == ["c"]
+    assert second.json()["nextPageToken"] == ""
+
+    missing = await http.get("/api/sessions/track-interaction")
+    assert missing.status_code == 400
+    assert set(error_fields(missing)) == {"sessionId"}
+    bad_token = await http.get(
+        "/api/sessions/track-interaction", params={"sessionId": session_id, "pageToken": "x"}
+    )
+    assert bad_token.status_code == 400
+    assert set(error_fields(bad_token)) == {"pageToken"}
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/api/sessions/track-interaction", {"sessionId": "s-1", "eventType": "teleport"}, {"eventType"}),
+        ("/api/sessions/track-interaction", {"eventType": "click"}, {"sessionId"}),
+        (
+            "/api/sessions/track-interaction",
+            {"sessionId": "s-1", "eventType": "click", "timeSpent": -5},
+            {"timeSpent"},
+        ),
+        (
+            "/api/sessions/track-interaction",
+            {"sessionId": "s-1", "eventType": "click", "viewportWidth": "wide", "timestamp": "yesterday"},
+            {"viewportWidth", "timestamp"},
+        ),
+        (
+            "/api/sessions/track-interaction",
+            {"sessionId": "s 1", "eventType": "custom"},
+            {"sessionId", "customEventType"},
+        ),
+        (
+            "/api/sessions/track-interaction",
+            {"sessionId": "s-1", "eventType": "click", "additionalData": [1]},
+            {"additionalData"},
+        ),
+        ("/api/sessions/s-1/snapshots", snapshot(totalPrice=-1, currency="euro"), {"totalPrice", "currency"}),
+        (
+            "/api/sessions/s-1/snapshots",
+            snapshot(totalPrice=12.5, trigger="whenever"),
+            {"totalPrice", "trigger"},
+        ),
+        (
+            "/api/sessions/s-1/snapshots",
+            {"totalPrice": 1, "currency": "EUR", "trigger": "manual"},
+            {"configuration"},
+        ),
+        ("/api/sessions/s-1/snapshots", snapshot(completionPercentage=101), {"completionPercentage"}),
+        ("/api/sessions/s-1/end", {"reason": "bored"}, {"reason"}),
+        ("/api/sessions/s-1/end", {}, {"reason"}),
+        ("/api/sessions", {"viewportWidth": 99_999, "deviceType": "fridge"}, {"deviceType"}),
+        ("/api/sessions", {"viewportWidth": 99_999}, {"viewportWidth"}),
+        ("/api/batch", {"items": "all of them"}, {"items"}),
+        ("/api/batch", {"items": [{"kind": "metric"}] * 501}, {"items"}),
+        ("/api/batch", {"items": [], "sentAt": True}, {"sentAt"}),
+        ("/api/metrics", {"metrics": {"lcp": 1}}, {"metrics"}),
+    ],
+)
+async def test_bad_input_is_a_400_naming_the_json_fields(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any], expected: set[str]
+) -> None:
+    response = await http.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "INVALID_ARGUMENT"
+    fields = error_fields(response)
+    assert set(fields) == expected, fields
+    assert all(reason for reason in fields.values())
+    assert "_" not in "".join(fields), "proto field paths must not leak"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"", "empty"),
+        (b'{"a": NaN}', "not valid JSON"),
+    ],
+)
+async def test_malformed_body_is_a_400_naming_the_body(
+    http: httpx.AsyncClient, content: bytes, reason: str
+) -> None:
+    response = await http.post(
+        "/api/sessions/track-interaction", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert reason in error_fields(response)["body"]
+
+
+async def test_text_plain_and_gzip_bodies_are_accepted(
+    http: httpx.AsyncClient, gateway: RunningGateway
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex}"
+    body = orjson.dumps(interaction(session_id))
+    # what navigator.sendBeacon sends: a text/plain string, the key in the query
+    beacon = await http.post(
+        f"/api/sessions/track-interaction?key={WRITE_KEY}",
+        content=body,
+        headers={"Content-Type": "text/plain;charset=UTF-8", "X-Write-Key": ""},
+    )
+    assert beacon.status_code == 202, beacon.text
+    zipped = await http.post(
+        "/api/batch",
+        content=gzip.compress(
+            orjson.dumps({"items": [{"kind": "interaction", **interaction(session_id)}] * 3})
+        ),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert zipped.status_code == 200, zipped.text
+    assert [r["status"] for r in zipped.json()["results"]] == ["accepted"] * 3
+
+    broken = await http.post(
+        "/api/batch", content=b"\x1f\x8bnot gzip at all", headers={"Content-Encoding": "gzip"}
+    )
+    assert broken.status_code == 400
+    assert "gzip" in error_fields(broken)["body"]
+    brotli = await http.post("/api/batch", content=body, headers={"Content-Encoding": "br"})
+    assert brotli.status_code == 415
+    assert brotli.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_bodies_over_the_limit_are_413_also_after_gzip(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(max_body_bytes=4096)
+    padding = "x" * 5000
+    big = orjson.dumps(interaction("s-1", additionalData={"padding": padding}))
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        plain = await client.post("/api/sessions/track-interaction", content=big)
+        assert plain.status_code == 413
+        assert plain.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while reading
+            for start in range(0, len(big), 1000):
+                yield big[start : start + 1000]
+
+        chunked = await client.post("/api/sessions/track-interaction", content=chunks())
+        assert chunked.status_code == 413
+
+        # a zip bomb: 3 MB of zeros inflate from 3 KB
+        bomb = gzip.compress(b'{"a":"' + b"0" * 3_000_000 + b'"}')
+        assert len(bomb) < 4096
+        inflated = await client.post("/api/batch", content=bomb, headers={"Content-Encoding": "gzip"})
+        assert inflated.status_code == 413
+
+        small = await client.post(
+            "/api/sessions/track-interaction",
+            content=gzip.compress(orjson.dumps(interaction("s-1"))),
+            headers={"Content-Encoding": "gzip"},
+        )
+        assert small.status_code == 202
+
+
+async def test_write_key_missing_is_401_and_wrong_is_403(gateway: RunningGateway) -> None:
+    body = interaction("s-1")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        missing = await client.post("/api/sessions/track-interaction", json=body)
+        assert missing.status_code == 401
+        assert missing.json()["error"]["code"] == "UNAUTHENTICATED"
+        wrong = await client.post(
+            "/api/sessions/track-interaction", json=body, headers={"X-Write-Key": "guess"}
+        )
+        assert wrong.status_code == 403
+        assert wrong.json()["error"]["code"] == "PERMISSION_DENIED"
+        wrong_query = await client.post("/api/batch?key=guess", json={"items": []})
+        assert wrong_query.status_code == 403
+        other = await client.post(
+            "/api/sessions/track-interaction", json=body, headers={"X-Write-Key": "other-key"}
+        )
+        assert other.status_code == 202
+        read = await client.get("/api/sessions/track-interaction", params={"sessionId": "s-1"})
+        assert read.status_code == 401
+        bearer = await client.get(
+            "/api/sessions/track-interaction",
+            params={"sessionId": "s-1"},
+            headers={"Authorization": "Bearer nope"},
+        )
+        assert bearer.status_code == 403
+        # probes and the description need no key
+        for path in ("/healthz", "/readyz", "/openapi.json", "/metrics"):
+            assert (await client.get(path)).status_code == 200, path
+
+
+async def test_admin_token_reads_interactions(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(write_keys=WRITE_KEY, admin_tokens="admin-1")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        read = await client.get(
+            "/api/sessions/track-interaction",
+            params={"sessionId": "s-1"},
+            headers={"Authorization": "Bearer admin-1"},
+        )
+        assert read.status_code == 200, read.text
+        assert read.json() == {"sessionId": "s-1", "interactions": [], "nextPageToken": ""}
+
+
+async def test_cors_preflight_and_allow_list(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(cors_origins="https://shop.example, https://www.shop.example")
+    preflight_headers = {
+        "Origin": "https://shop.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "X-Write-Key, Content-Type, Content-Encoding",
+    }
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        allowed = await client.options("/api/sessions/track-interaction", headers=preflight_headers)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+        allow_headers = allowed.headers["access-control-allow-headers"].lower()
+        for header in ("x-write-key", "content-type", "content-encoding", "authorization"):
+            assert header in allow_headers
+        assert "POST" in allowed.headers["access-control-allow-methods"]
+
+        denied = await client.options(
+            "/api/sessions/track-interaction", headers={**preflight_headers, "Origin": "https://evil.example"}
+        )
+        assert denied.status_code == 400
+        assert "access-control-allow-origin" not in denied.headers
+
+        simple = await client.post(
+            "/api/sessions/track-interaction",
+            json=interaction("s-1"),
+            headers={"Origin": "https://www.shop.example"},
+        )
+        assert simple.status_code == 202
+        assert simple.headers["access-control-allow-origin"] == "https://www.shop.example"
+
+    anyone = await start_gateway(cors_origins="*")
+    async with httpx.AsyncClient(base_url=anyone.url) as client:
+        response = await client.options(
+            "/api/batch", headers={**preflight_headers, "Origin": "https://anywhere.example"}
+        )
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] in ("*", "https://anywhere.example")
+
+
+# --- operations ------------------------------------------------------------------------------------
+
+
+async def test_readyz_follows_ingest_and_unavailable_ingest_is_503_with_retry_after(
+    http: httpx.AsyncClient, start_gateway: StartGateway
+) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
+
+    orphan = await start_gateway(ingest_address=f"127.0.0.1:{free_port()}", ingest_timeout_seconds=2)
+    async with httpx.AsyncClient(base_url=orphan.url) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["status"] == "not ready"
+        for path, body in [
+            ("/api/sessions/track-interaction", interaction("s-1")),
+            ("/api/sessions", {}),
+            ("/api/batch", {"items": [{"kind": "metric", "metricName": "lcp", "valueMs": 1}]}),
+        ]:
+            response = await client.post(path, json=body)
+            assert response.status_code == 503, (path, response.text)
+            assert response.json()["error"]["code"] == "UNAVAILABLE"
+            assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_metrics_count_requests_per_route_template_and_status(http: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        assert (await http.post("/api/sessions/s-9/end", json={"reason": "order"})).status_code == 202
+    assert (await http.post("/api/sessions/s-9/end", json={"reason": "nope"})).status_code == 400
+    assert (await http.get("/no/such/path")).status_code == 404
+    text = (await http.get("/metrics")).text
+    end_route = 'method="POST",route="/api/sessions/{session_id}/end"'
+    assert f'configtrail_gateway_requests_total{{{end_route},status="202"}} 3.0' in text
+    assert 'route="/api/sessions/{session_id}/end",status="400"} 1.0' in text
+    assert 'route="unmatched",status="404"} 1.0' in text
+    assert "configtrail_gateway_request_duration_seconds_bucket" in text
+    assert "configtrail_gateway_ingest_batch_calls_total" in text
+    assert "s-9" not in text
+
+
+async def test_not_found_and_wrong_method_answer_the_error_shape(http: httpx.AsyncClient) -> None:
+    missing = await http.get("/api/nothing")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "NOT_FOUND"
+    wrong = await http.put("/api/batch", json={})
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "POST" in wrong.headers["allow"]
+
+
+async def test_openapi_describes_every_route_with_schemas(
+    http: httpx.AsyncClient, gateway: RunningGateway
+) -> None:
+    spec = (await http.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"]
+    assert spec["info"]["version"]
+    served: set[tuple[str, str]] = set()
+    for route in gateway.app.routes:
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD":
+                served.add((getattr(route, "path", ""), method.lower()))
+    described = {(path, method) for path, operations in spec["paths"].items() for method in operations}
+    assert served == described
+
+    def resolve(ref: str) -> Any:
+        assert ref.startswith("#/"), ref
+        node: Any = spec
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                resolve(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    operation_ids = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            operation_ids.append(operation["operationId"])
+            assert operation["responses"], (path, method)
+            if method == "post":
+                content = operation["requestBody"]["content"]
+                assert {"application/json", "text/plain"} <= set(content)
+                assert "$ref" in content["application/json"]["schema"]
+            for status, response in operation["responses"].items():
+                assert status.isdigit()
+                assert "description" in (resolve(response["$ref"]) if "$ref" in response else response)
+    assert len(operation_ids) == len(set(operation_ids))
+    interaction_schema = resolve("#/components/schemas/InteractionInput")
+    assert set(interaction("s")) <= set(interaction_schema["properties"])
+
+
+# --- limits: rate, coalescing ----------------------------------------------------------------------
+
+
+async def test_rate_limit_answers_429_with_retry_after_per_client(
+    start_gateway: StartGateway, redis_client: redis.Redis
+) -> None:
+    gateway = await start_gateway(write_keys=WRITE_KEY, rate_limit_per_second=0.5, rate_limit_burst=3)
+    headers = {"X-Write-Key": WRITE_KEY, "X-Forwarded-For": "203.0.113.7"}
+    async with httpx.AsyncClient(base_url=gateway.url, headers=headers) as client:
+        statuses = [
+            (await client.post("/api/sessions/track-interaction", json=interaction("s-1"))).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [202, 202, 202]
+        limited = await client.post("/api/sessions/track-interaction", json=interaction("s-1"))
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+        assert 1 <= int(limited.headers["retry-after"]) <= 2
+        batch = await client.post("/api/batch", json={"items": []})
+        assert batch.status_code == 429
+
+        other_client = await client.post(
+            "/api/sessions/track-interaction",
+            json=interaction("s-1"),
+            headers={"X-Forwarded-For": "2001:db8::1"},
+        )
+        assert other_client.status_code == 202
+        assert (await client.get("/healthz")).status_code == 200
+
+    keys = [key.decode() async for key in redis_client.scan_iter(match="configtrail:gateway:*")]
+    assert len(keys) == 2
+    stored = "".join(keys).encode()
+    for key in keys:
+        values = await redis_client.hvals(key)
+        stored += b"".join(v.encode() if isinstance(v, str) else v for v in values)
+        assert 0 < await redis_client.pttl(key) <= 7000, "a bucket expires once it would be full again"
+    for raw in (b"203.0.113.7", b"2001:db8", WRITE_KEY.encode()):
+        assert raw not in stored
+    assert gateway.gateway.limiter.limited == 2
+
+
+async def test_rate_limit_fails_open_when_redis_is_unreachable(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_per_second=0.5, rate_limit_burst=1
+    )
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        for _ in range(3):
+            response = await client.post("/api/sessions/track-interaction", json=interaction("s-1"))
+            assert response.status_code == 202
+    assert gateway.gateway.limiter.failed_open >= 1
+    assert gateway.gateway.limiter.limited == 0
+
+
+class RawConnections:
+    """Open HTTP/1.1 connections written to directly: many requests leave at once, as from many browsers.
+
+    (httpx schedules a couple of hundred concurrent requests over seconds, which would measure the
+    client, not the gateway.)
+    """
+
+    def __init__(self, connections: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+        self.connections = connections
+
+    @classmethod
+    async def open(cls, port: int, count: int) -> RawConnections:
+        return cls(
+            list(await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(count))))
+        )
+
+    @staticmethod
+    async def post(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) != b"\r\n":
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return status, orjson.loads(await reader.readexactly(length))
+
+    async def post_all(self, path: str, bodies: list[bytes]) -> list[tuple[int, dict[str, Any]]]:
+        return list(
+            await asyncio.gather(
+                *(
+                    self.post(reader, writer, path, body)
+                    for (reader, writer), body in zip(self.connections, bodies, strict=True)
+                )
+            )
+        )
+
+    async def close(self) -> None:
+        for _, writer in self.connections:
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_concurrent_single_interactions_share_track_batch_calls(
+    start_gateway: StartGateway, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    gateway = await start_gateway(coalesce_window_ms=5)
+    session_id = f"s-{uuid.uuid4().hex}"
+    requests = 200
+    bodies = [interaction(session_id, sequence=n + 1) for n in range(requests)]
+    bodies[17] = interaction(session_id, eventType="teleport")
+    bodies[42] = interaction(session_id, timeSpent=-1)
+    connections = await RawConnections.open(gateway.port, requests)
+    try:
+        answers = await connections.post_all(
+            "/api/sessions/track-interaction", [orjson.dumps(b) for b in bodies]
+        )
+    finally:
+        await connections.close()
+
+    statuses = [status for status, _ in answers]
+    assert statuses.count(202) == requests - 2
+    assert (statuses[17], statuses[42]) == (400, 400)
+    assert [f["field"] for f in answers[17][1]["error"]["fields"]] == ["eventType"]
+    assert [f["field"] for f in answers[42][1]["error"]["fields"]] == ["timeSpent"]
+    ids = {body["eventId"] for status, body in answers if status == 202}
+    assert len(ids) == requests - 2
+
+    coalescer = gateway.gateway.coalescer
+    assert coalescer.items == requests - 1  # the unknown eventType never left the gateway
+    assert coalescer.calls < requests / 10, coalescer.calls
+
+    await flush(sync)
+    stored = await pg_pool.fetchval(
+        "SELECT count(*) FROM interaction_events WHERE session_id = $1", session_id
+    )
+    assert stored == requests - 2
+
+
+async def test_stopping_delivers_requests_in_flight(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(coalesce_window_ms=50)
+    session_id = f"s-{uuid.uuid4().hex}"
+    connections = await RawConnections.open(gateway.port, 5)
+    try:
+        posting = asyncio.ensure_future(
+            connections.post_all(
+                "/api/sessions/track-interaction", [orjson.dumps(interaction(session_id))] * 5
+            )
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while gateway.server.server_state.total_requests < 5:  # all five arrived, none answered yet
+            assert loop.time() < deadline
+            await asyncio.sleep(0.005)
+        stopping = asyncio.ensure_future(gateway.stop())
+        answers = await posting
+        await stopping
+    finally:
+        await connections.close()
+    assert [status for status, _ in answers] == [202] * 5
+    assert gateway.task.done()
+
+
+# --- property: no input makes a 5xx ----------------------------------------------------------------
+
+_FIELDS = sorted(
+    {
+        *interaction("s"),
+        *snapshot(),
+        "kind",
+        "items",
+        "metrics",
+        "metricName",
+        "valueMs",
+        "reason",
+        "sentAt",
+        "timestamp",
+        "sessionId",
+        "eventId",
+        "snapshotId",
+    }
+)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+_json = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=5), children, max_size=6)
+    ),
+    max_leaves=25,
+)
+_objects = st.dictionaries(st.sampled_from(_FIELDS), _json, max_size=8)
+_item_objects = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["interaction", "snapshot", "metric", "x"])},
+    optional={k: _json for k in _FIELDS if k != "kind"},
+)
+_bodies = (
+    _objects.map(orjson.dumps)
+    | st.fixed_dictionaries({"items": st.lists(_item_objects, max_size=5)}).map(orjson.dumps)
+    | _json.map(orjson.dumps)
+    | st.binary(max_size=64)
+)
+_PATHS = [
+    "/api/sessions",
+    "/api/sessions/track-interaction",
+    "/api/sessions/s-1/snapshots",
+    "/api/sessions/s-1/end",
+    "/api/batch",
+    "/api/metrics",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(_PATHS), body=_bodies, zipped=st.booleans())
+async def test_no_input_makes_a_server_error(
+    http: httpx.AsyncClient, path: str, body: bytes, zipped: bool
+) -> None:
+    headers = {"Content-Type": "text/plain"}
+    if zipped:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    response = await http.post(path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    assert response.status_code in (200, 201, 202, 400), response.text
+    if response.status_code == 400:
+        error_fields(response)
