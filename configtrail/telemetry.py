@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: metric_name of the samples the services record about their own RPCs
 RPC_LATENCY_METRIC = "grpc_server_latency"
+#: metric_name of the samples the gateway records about its HTTP requests
+HTTP_LATENCY_METRIC = "api_response_time"
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
@@ -45,7 +47,13 @@ class _MethodWindow:
 class LatencyRecorder:
     """Per-method call counts and a bounded, uniform sample of latencies (reservoir sampling)."""
 
-    def __init__(self, samples_per_method: int = 200, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        samples_per_method: int = 200,
+        rng: random.Random | None = None,
+        metric_name: str = RPC_LATENCY_METRIC,
+    ) -> None:
+        self.metric_name = metric_name
         self._limit = samples_per_method
         self._rng = rng or random.Random()
         self._windows: dict[str, _MethodWindow] = {}
@@ -74,7 +82,7 @@ class LatencyRecorder:
             for seconds in window.samples:
                 metric = events_pb2.PerformanceMetric(
                     metric_id=str(uuid.uuid4()),
-                    metric_name=RPC_LATENCY_METRIC,
+                    metric_name=self.metric_name,
                     value_ms=seconds * 1000,
                     endpoint=method,
                 )

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from configtrail import streams
 from configtrail.grpcserver import GRPC_OPTIONS, wait_for_shutdown_signal
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.telemetry import HTTP_LATENCY_METRIC, LatencyRecorder, MetricsFlusher
 from gateway.auth import KeyCheck
 from gateway.coalesce import Coalescer
 from gateway.errors import ApiError
@@ -163,7 +164,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: GatewaySettings) -> Starlette:
     """The gateway app; its gRPC channel and Redis client open when the app starts (lifespan)."""
-    telemetry = Telemetry()
+    recorder = LatencyRecorder(settings.telemetry_samples_per_method, metric_name=HTTP_LATENCY_METRIC)
+    telemetry = Telemetry(recorder)
     keys = KeyCheck(
         split_list(settings.write_keys.get_secret_value()),
         split_list(settings.admin_tokens.get_secret_value()),
@@ -175,10 +177,18 @@ def create_app(settings: GatewaySettings) -> Starlette:
         gateway = await open_gateway(settings, telemetry, keys, hasher)
         # Also on app.state, for whoever embeds the app (tests, benchmarks) to read its counters.
         app.state.gateway = gateway
+        flusher = None
+        if settings.telemetry_flush_seconds > 0:
+            flusher = MetricsFlusher(
+                recorder, "gateway", settings.metrics_address, settings.telemetry_flush_seconds
+            )
+            flusher.start()
         try:
             yield {"gateway": gateway}
         finally:
             await close_gateway(gateway, settings.shutdown_grace_seconds)
+            if flusher is not None:
+                await flusher.close()
 
     middleware = [Middleware(TelemetryMiddleware, telemetry=telemetry)]
     origins = split_list(settings.cors_origins)

@@ -14,7 +14,12 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from configtrail.telemetry import LatencyRecorder
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+#: probes and scrapes say nothing about the API's performance: kept out of the Metrics samples
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 #: (name, help, read the current value)
 CounterSource = tuple[str, str, Callable[[], float]]
@@ -34,7 +39,9 @@ class _Counters(Collector):
 class Telemetry:
     """The registry and the request metrics, with label children cached per (route, method, status)."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: LatencyRecorder | None = None) -> None:
+        #: samples for the Metrics service (flushed in batches), besides the Prometheus series
+        self.recorder = recorder
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter(
             "configtrail_gateway_requests",
@@ -68,6 +75,8 @@ class Telemetry:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+        if self.recorder is not None and route not in _PROBES:
+            self.recorder.record(f"{method} {route}", seconds, ok=status < 500)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -54,6 +54,7 @@ async def start_gateway(servers: _Servers, ingest_server: RunningServer) -> Asyn
             "cors_origins": "",
             "rate_limit_per_second": 0,
             "shutdown_grace_seconds": 2,
+            "telemetry_flush_seconds": 0,
         }
         values.update(overrides)
         gateway = await start(GatewaySettings(**values))
