@@ -40,3 +40,7 @@ SYNC_WORKERS = f"{KEY_PREFIX}:sync-workers"
 def rate_limit_bucket(client: str) -> str:
     """The gateway's token bucket of one client (a keyed hash, never a raw address)."""
     return f"{KEY_PREFIX}:gateway:rate:{{{client}}}"
+
+
+#: JSON about the last retention run (when, what it deleted, when the next one is due), for doctor.
+RETENTION_LAST_RUN = f"{KEY_PREFIX}:retention:last-run"

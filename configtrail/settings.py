@@ -48,6 +48,17 @@ class CommonSettings(BaseSettings):
         default=200, ge=1, description="Latency samples kept per RPC method and flush interval."
     )
 
+    # data lifecycle
+    retention_days: int = Field(
+        default=395, ge=1, description="Raw events, snapshots and metrics older than this are deleted."
+    )
+    rollup_retention_days: int = Field(
+        default=1095, ge=1, description="Sessions (with their rollups) unseen for this long are deleted."
+    )
+    erase_tombstone_days: int = Field(
+        default=30, ge=1, description="How long late events of an erased session are dropped."
+    )
+
     # input limits, shared by every service that validates records
     max_batch_items: int = Field(default=500, ge=1, description="Most items in one TrackBatch call.")
     max_id_length: int = Field(default=128, ge=1, description="Longest session, event or element id.")
@@ -141,6 +152,12 @@ class SyncSettings(CommonSettings):
         default=5, ge=1, description="Deliveries before an entry is dead-lettered."
     )
     sync_retry_max_seconds: float = Field(default=10.0, gt=0, description="Cap of the outage backoff.")
+    retention_interval_seconds: float = Field(
+        default=3600, gt=0, description="How often the retention job runs (one worker at a time)."
+    )
+    retention_batch_rows: int = Field(
+        default=10_000, ge=1, description="Rows deleted per retention statement."
+    )
     sync_abandon_after_seconds: int = Field(
         default=1800, ge=1, description="An active session without activity this long is marked abandoned."
     )

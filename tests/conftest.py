@@ -26,6 +26,7 @@ from configtrail.settings import IngestSettings, SyncSettings
 from configtrail.sync.v1 import sync_pb2_grpc
 
 TABLES = (
+    "erased_sessions",
     "dead_letters",
     "performance_metrics",
     "configuration_snapshots",

@@ -24,7 +24,7 @@ async def create_server(settings: SyncSettings) -> grpcserver.RunningServer:
     name = settings.sync_worker_name or default_worker_name(settings.sync_port)
     worker = SyncWorker(client, pool, settings, name)
     worker_task = asyncio.get_running_loop().create_task(worker.run_forever(), name=f"sync-worker-{name}")
-    servicer = SyncServicer(client, pool, worker)
+    servicer = SyncServicer(client, pool, worker, settings)
     telemetry = Telemetry("sync", settings, settings.sync_prometheus_port)
     running = await grpcserver.start_server(
         host=settings.bind_host,

@@ -14,7 +14,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from configtrail import constants
 from configtrail.errors import DependencyUnavailable, FieldViolation, ValidationError, abort_for
+from configtrail.settings import SyncSettings
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from services.sync import privacy
 from services.sync.worker import SyncWorker, _id_key
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -30,10 +32,13 @@ def _text(value: bytes | str | None) -> str:
 
 
 class SyncServicer(sync_pb2_grpc.SyncServicer):
-    def __init__(self, client: redis.Redis, pool: asyncpg.Pool, worker: SyncWorker) -> None:
+    def __init__(
+        self, client: redis.Redis, pool: asyncpg.Pool, worker: SyncWorker, settings: SyncSettings
+    ) -> None:
         self._redis = client
         self._pool = pool
         self._worker = worker
+        self._settings = settings
 
     async def Status(self, request: sync_pb2.StatusRequest, context: Context) -> sync_pb2.StatusResponse:
         response = sync_pb2.StatusResponse()
@@ -60,6 +65,7 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
             entries_committed=stats.committed,
             entries_per_second=stats.rate(),
             state=stats.state,
+            erased_events_dropped=stats.dropped_erased,
         )
         if stats.last_commit_at is not None:
             worker.last_commit_at.FromDatetime(stats.last_commit_at)
@@ -78,6 +84,7 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
                 entries_committed=report["committed"],
                 entries_per_second=report["rate"],
                 state=report["state"],
+                erased_events_dropped=report.get("dropped_erased", 0),
             )
             if report["last_commit_at"]:
                 other.last_commit_at.FromDatetime(datetime.fromisoformat(report["last_commit_at"]))
@@ -181,3 +188,45 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
         except (asyncpg.PostgresError, OSError, RedisError) as exc:
             await abort_for(context, DependencyUnavailable(f"replay failed, nothing marked replayed: {exc}"))
         return sync_pb2.ReplayDeadLettersResponse(replayed=len(rows))
+
+    async def EraseSession(
+        self, request: sync_pb2.EraseSessionRequest, context: Context
+    ) -> sync_pb2.EraseSessionResponse:
+        if not request.session_id or len(request.session_id) > 128:
+            await abort_for(
+                context, ValidationError([FieldViolation("session_id", "required, at most 128 characters")])
+            )
+        try:
+            report = await privacy.erase_session(
+                self._pool,
+                self._redis,
+                request.session_id,
+                stream_shards=self._settings.stream_shards,
+                tombstone_days=self._settings.erase_tombstone_days,
+            )
+        except (asyncpg.PostgresError, OSError, RedisError) as exc:
+            await abort_for(context, DependencyUnavailable(f"erasure incomplete, retry it: {exc}"))
+        response = sync_pb2.EraseSessionResponse(
+            session_found=report.session_found,
+            interactions=report.interactions,
+            snapshots=report.snapshots,
+            metrics=report.metrics,
+            dead_letters=report.dead_letters,
+            stream_entries=report.stream_entries,
+            live_state=report.live_state,
+        )
+        response.tombstone_until.FromDatetime(report.tombstone_until)
+        return response
+
+    async def ExportSession(
+        self, request: sync_pb2.ExportSessionRequest, context: Context
+    ) -> sync_pb2.ExportSessionResponse:
+        if not request.session_id:
+            await abort_for(context, ValidationError([FieldViolation("session_id", "required")]))
+        try:
+            document = await privacy.export_session(self._pool, request.session_id)
+        except (asyncpg.PostgresError, OSError) as exc:
+            await abort_for(context, DependencyUnavailable(f"postgres unavailable: {exc}"))
+        if document["session"] is None and not document["metrics"]:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no data stored for this session")
+        return sync_pb2.ExportSessionResponse(document_json=orjson.dumps(document).decode())

@@ -13,8 +13,8 @@ import contextlib
 import logging
 import socket
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,7 +25,8 @@ from redis.exceptions import RedisError, ResponseError
 from configtrail import constants, streams
 from configtrail.db import Connection
 from configtrail.settings import SyncSettings
-from services.sync.writer import Batch, write_batch
+from services.sync.privacy import RetentionReport, apply_retention
+from services.sync.writer import Batch, WriteResult, write_batch
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ POSTGRES_DOWN: tuple[type[BaseException], ...] = (
 
 #: Any Postgres failure, for background work that simply tries again next time.
 PERSISTENCE_ERRORS: tuple[type[BaseException], ...] = (*POSTGRES_DOWN, asyncpg.PostgresError)
+#: … and Redis failures, for background passes that also write to Redis.
+MAINTENANCE_ERRORS: tuple[type[BaseException], ...] = (*PERSISTENCE_ERRORS, RedisError, ConnectionError)
 
 Entry = tuple[str, str, bytes | None]  # stream, entry id, payload (None: the entry was deleted)
 
@@ -57,6 +60,7 @@ class WorkerStats:
     committed: int = 0
     batches: int = 0
     dead_lettered: int = 0
+    dropped_erased: int = 0
     last_commit_at: datetime | None = None
     state: str = "starting"
     started: float = field(default_factory=time.monotonic)
@@ -116,11 +120,12 @@ class SyncWorker:
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read_loop(batches), name=f"read-{self.name}")
         abandoner = loop.create_task(self._mark_abandoned_loop(), name=f"abandon-{self.name}")
+        retention = loop.create_task(self._retention_loop(), name=f"retention-{self.name}")
         try:
             while (entries := await batches.get()) is not None:
                 await self._commit(entries)
         finally:
-            for task in (reader, abandoner):
+            for task in (reader, abandoner, retention):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -177,6 +182,17 @@ class SyncWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), every)
 
+    async def _retention_loop(self) -> None:
+        """Apply the retention policy every ``retention_interval_seconds``; one worker at a time."""
+        interval = self._settings.retention_interval_seconds
+        while not self._stopping.is_set():
+            try:
+                await run_retention_once(self._pool, self._redis, self._settings)
+            except MAINTENANCE_ERRORS as exc:
+                logger.warning("retention run failed, next try in %.0fs: %s", interval, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+
     async def _heartbeat(self) -> None:
         """Publish this worker's progress so any Sync instance's Status can list every worker."""
         now = time.time()
@@ -193,6 +209,7 @@ class SyncWorker:
                     "committed": stats.committed,
                     "rate": stats.rate(),
                     "state": stats.state,
+                    "dropped_erased": stats.dropped_erased,
                     "last_commit_at": stats.last_commit_at.isoformat() if stats.last_commit_at else None,
                 }
             ),
@@ -303,7 +320,8 @@ class SyncWorker:
             if len(batch) == 0:
                 return len(poison)
             try:
-                await write_batch(conn, batch)
+                result = await write_batch(conn, batch)
+                await self._after_write(result)
                 return len(poison)
             except POSTGRES_DOWN:
                 conn.terminate()  # never hand a connection in an unknown state back to the pool
@@ -316,6 +334,21 @@ class SyncWorker:
         middle = len(good) // 2
         return len(poison) + await self._store(good[:middle]) + await self._store(good[middle:])
 
+    async def _after_write(self, result: WriteResult) -> None:
+        """Late events of erased sessions were dropped: count them, and undo the live state they made."""
+        if not result.dropped_erased:
+            return
+        self.stats.dropped_erased += result.dropped_erased
+        logger.info(
+            "dropped %d late events of %d erased sessions", result.dropped_erased, len(result.erased_sessions)
+        )
+        pipe = self._redis.pipeline(transaction=False)
+        for session_id in result.erased_sessions:
+            pipe.delete(constants.session_state_key(session_id))
+            pipe.zrem(constants.ACTIVE_SESSIONS, session_id)
+        with contextlib.suppress(RedisError, ConnectionError):
+            await pipe.execute()
+
     async def _retry_alone(
         self, conn: Connection, entry: Entry, batch: Batch, error: asyncpg.PostgresError
     ) -> int:
@@ -325,7 +358,7 @@ class SyncWorker:
             await asyncio.sleep(0.01 * attempts)
             attempts += 1
             try:
-                await write_batch(conn, batch)
+                await self._after_write(await write_batch(conn, batch))
                 return 0
             except POSTGRES_DOWN:
                 raise
@@ -375,6 +408,38 @@ class SyncWorker:
                     floor = candidate
             if floor is not None and floor != "0-1":
                 await self._redis.xtrim(stream, minid=floor, approximate=False)
+
+
+#: advisory lock held by the worker running the retention job, so replicas do not run it together
+RETENTION_LOCK = 0x7E7E
+
+
+async def run_retention_once(
+    pool: asyncpg.Pool, client: redis.Redis, settings: SyncSettings, now: datetime | None = None
+) -> RetentionReport | None:
+    """One retention pass, unless another worker is running one; records the run for `doctor`."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK):
+            return None
+        try:
+            moment = now or datetime.now(UTC)
+            report = await apply_retention(
+                pool,
+                raw_days=settings.retention_days,
+                rollup_days=settings.rollup_retention_days,
+                now=moment,
+                batch_rows=settings.retention_batch_rows,
+            )
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK)
+    next_at = moment + timedelta(seconds=settings.retention_interval_seconds)
+    await client.set(
+        constants.RETENTION_LAST_RUN,
+        orjson.dumps({"at": moment.isoformat(), "next_at": next_at.isoformat(), "deleted": asdict(report)}),
+    )
+    if report.total():
+        logger.info("retention deleted %s", asdict(report))
+    return report
 
 
 async def mark_abandoned(pool: asyncpg.Pool, idle_seconds: int) -> int:

@@ -75,6 +75,9 @@ class WriteResult:
     snapshots: int
     metrics: int
     sessions: int
+    #: records dropped because their session was erased (a tombstone is in place)
+    dropped_erased: int = 0
+    erased_sessions: frozenset[str] = frozenset()
 
 
 _UPSERT_SESSIONS = """
@@ -226,9 +229,78 @@ def _referenced_sessions(batch: Batch) -> dict[str, tuple[datetime, datetime, st
     return seen
 
 
+#: namespace of the advisory locks that order erasure against concurrent writes of the same session
+ERASURE_LOCK_NAMESPACE = 0x5E55
+#: sessions map to this many lock buckets: few locks per transaction, rare contention (erasure is rare)
+ERASURE_LOCK_BUCKETS = 256
+
+_LOCK_SESSIONS = f"""
+SELECT pg_advisory_xact_lock_shared({ERASURE_LOCK_NAMESPACE}, bucket)
+FROM (SELECT DISTINCT hashtext(s) & {ERASURE_LOCK_BUCKETS - 1} AS bucket FROM unnest($1::text[]) s) b
+ORDER BY bucket
+"""
+
+_ERASED = "SELECT session_id FROM erased_sessions WHERE session_id = ANY($1::text[]) AND expires_at > now()"
+
+
+#: what an erasure runs first, in its transaction: the exclusive lock of the session's bucket ($1)
+ERASURE_LOCK = (
+    f"SELECT pg_advisory_xact_lock({ERASURE_LOCK_NAMESPACE}, hashtext($1) & {ERASURE_LOCK_BUCKETS - 1})"
+)
+
+
+def _session_ids(batch: Batch) -> list[str]:
+    ids = {s.session_id for s in batch.sessions}
+    ids |= {e.session_id for e in batch.interactions}
+    ids |= {s.session_id for s in batch.snapshots}
+    ids |= {e.session_id for e in batch.ends}
+    ids |= {m.session_id for m in batch.metrics if m.session_id}
+    return sorted(ids)
+
+
+async def _drop_erased(conn: Connection, batch: Batch) -> tuple[Batch, int, frozenset[str]]:
+    """Take the shared erasure locks of the batch's sessions, then leave out erased sessions' records.
+
+    An erasure holds the exclusive lock of its session's bucket while it writes the tombstone and
+    deletes: a batch either commits before it (and is deleted with the rest) or sees the tombstone.
+    """
+    ids = _session_ids(batch)
+    if not ids:
+        return batch, 0, frozenset()
+    await conn.execute(_LOCK_SESSIONS, ids)
+    erased = frozenset(row["session_id"] for row in await conn.fetch(_ERASED, ids))
+    if not erased:
+        return batch, 0, erased
+    kept = Batch(
+        sessions=[s for s in batch.sessions if s.session_id not in erased],
+        interactions=[e for e in batch.interactions if e.session_id not in erased],
+        snapshots=[s for s in batch.snapshots if s.session_id not in erased],
+        metrics=[m for m in batch.metrics if m.session_id not in erased],
+        ends=[e for e in batch.ends if e.session_id not in erased],
+    )
+    dropped: dict[str, int] = {}
+    for record_session in (
+        [s.session_id for s in batch.sessions]
+        + [e.session_id for e in batch.interactions]
+        + [s.session_id for s in batch.snapshots]
+        + [m.session_id for m in batch.metrics]
+        + [e.session_id for e in batch.ends]
+    ):
+        if record_session in erased:
+            dropped[record_session] = dropped.get(record_session, 0) + 1
+    await conn.execute(
+        """UPDATE erased_sessions e SET dropped_events = e.dropped_events + d.n
+           FROM unnest($1::text[], $2::bigint[]) AS d(session_id, n) WHERE e.session_id = d.session_id""",
+        list(dropped),
+        list(dropped.values()),
+    )
+    return kept, sum(dropped.values()), erased
+
+
 async def write_batch(conn: Connection, batch: Batch) -> WriteResult:
     """Store ``batch`` in one transaction; return how many rows were new."""
     async with conn.transaction():
+        batch, dropped, erased = await _drop_erased(conn, batch)
         sessions = _dedupe_sessions(batch.sessions)
         if sessions:
             await conn.execute(
@@ -319,7 +391,7 @@ async def write_batch(conn: Connection, batch: Batch) -> WriteResult:
                 [END_REASONS.word(e.reason) for e in batch.ends],
                 [_time(e.ended_at) for e in batch.ends],
             )
-    return WriteResult(interactions, snapshots, metrics, len(sessions))
+    return WriteResult(interactions, snapshots, metrics, len(sessions), dropped, erased)
 
 
 def _dedupe_sessions(sessions: Sequence[events_pb2.UserSession]) -> list[events_pb2.UserSession]:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onfigtrail/sync/v1/sync.proto\x12\x13\x63onfigtrail.sync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rStatusRequest\"z\n\x0cStreamStatus\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0e\n\x06length\x18\x02 \x01(\x03\x12\x0f\n\x07pending\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\x12\x11\n\tconsumers\x18\x05 \x01(\x05\x12\x19\n\x11last_delivered_id\x18\x06 \x01(\t\"\x98\x01\n\x0cWorkerStatus\x12\x0e\n\x06worker\x18\x01 \x01(\t\x12\x32\n\x0elast_commit_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x65ntries_committed\x18\x03 \x01(\x03\x12\x1a\n\x12\x65ntries_per_second\x18\x04 \x01(\x01\x12\r\n\x05state\x18\x05 \x01(\t\"\x8e\x01\n\x0eStatusResponse\x12\x32\n\x07streams\x18\x01 \x03(\x0b\x32!.configtrail.sync.v1.StreamStatus\x12\x32\n\x07workers\x18\x02 \x03(\x0b\x32!.configtrail.sync.v1.WorkerStatus\x12\x14\n\x0c\x64\x65\x61\x64_letters\x18\x03 \x01(\x03\"\'\n\x0c\x46lushRequest\x12\x17\n\x0ftimeout_seconds\x18\x01 \x01(\x01\"+\n\rFlushResponse\x12\x1a\n\x12\x65ntries_waited_for\x18\x01 \x01(\x03\"\xb0\x01\n\nDeadLetter\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x08 \x01(\t\"9\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x03\"P\n\x17ListDeadLettersResponse\x12\x35\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1f.configtrail.sync.v1.DeadLetter\"\'\n\x18ReplayDeadLettersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\x03\"-\n\x19ReplayDeadLettersResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x03\x32\x8b\x03\n\x04Sync\x12Q\n\x06Status\x12\".configtrail.sync.v1.StatusRequest\x1a#.configtrail.sync.v1.StatusResponse\x12N\n\x05\x46lush\x12!.configtrail.sync.v1.FlushRequest\x1a\".configtrail.sync.v1.FlushResponse\x12l\n\x0fListDeadLetters\x12+.configtrail.sync.v1.ListDeadLettersRequest\x1a,.configtrail.sync.v1.ListDeadLettersResponse\x12r\n\x11ReplayDeadLetters\x12-.configtrail.sync.v1.ReplayDeadLettersRequest\x1a..configtrail.sync.v1.ReplayDeadLettersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onfigtrail/sync/v1/sync.proto\x12\x13\x63onfigtrail.sync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rStatusRequest\"z\n\x0cStreamStatus\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0e\n\x06length\x18\x02 \x01(\x03\x12\x0f\n\x07pending\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\x12\x11\n\tconsumers\x18\x05 \x01(\x05\x12\x19\n\x11last_delivered_id\x18\x06 \x01(\t\"\xb7\x01\n\x0cWorkerStatus\x12\x0e\n\x06worker\x18\x01 \x01(\t\x12\x32\n\x0elast_commit_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x65ntries_committed\x18\x03 \x01(\x03\x12\x1a\n\x12\x65ntries_per_second\x18\x04 \x01(\x01\x12\r\n\x05state\x18\x05 \x01(\t\x12\x1d\n\x15\x65rased_events_dropped\x18\x06 \x01(\x03\"\x8e\x01\n\x0eStatusResponse\x12\x32\n\x07streams\x18\x01 \x03(\x0b\x32!.configtrail.sync.v1.StreamStatus\x12\x32\n\x07workers\x18\x02 \x03(\x0b\x32!.configtrail.sync.v1.WorkerStatus\x12\x14\n\x0c\x64\x65\x61\x64_letters\x18\x03 \x01(\x03\"\'\n\x0c\x46lushRequest\x12\x17\n\x0ftimeout_seconds\x18\x01 \x01(\x01\"+\n\rFlushResponse\x12\x1a\n\x12\x65ntries_waited_for\x18\x01 \x01(\x03\"\xb0\x01\n\nDeadLetter\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x08 \x01(\t\"9\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x03\"P\n\x17ListDeadLettersResponse\x12\x35\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1f.configtrail.sync.v1.DeadLetter\"\'\n\x18ReplayDeadLettersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\x03\"-\n\x19ReplayDeadLettersResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x03\")\n\x13\x45raseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xde\x01\n\x14\x45raseSessionResponse\x12\x15\n\rsession_found\x18\x01 \x01(\x08\x12\x14\n\x0cinteractions\x18\x02 \x01(\x03\x12\x11\n\tsnapshots\x18\x03 \x01(\x03\x12\x0f\n\x07metrics\x18\x04 \x01(\x03\x12\x14\n\x0c\x64\x65\x61\x64_letters\x18\x05 \x01(\x03\x12\x16\n\x0estream_entries\x18\x06 \x01(\x03\x12\x12\n\nlive_state\x18\x07 \x01(\x08\x12\x33\n\x0ftombstone_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x14\x45xportSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\".\n\x15\x45xportSessionResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\t2\xd8\x04\n\x04Sync\x12Q\n\x06Status\x12\".configtrail.sync.v1.StatusRequest\x1a#.configtrail.sync.v1.StatusResponse\x12N\n\x05\x46lush\x12!.configtrail.sync.v1.FlushRequest\x1a\".configtrail.sync.v1.FlushResponse\x12l\n\x0fListDeadLetters\x12+.configtrail.sync.v1.ListDeadLettersRequest\x1a,.configtrail.sync.v1.ListDeadLettersResponse\x12r\n\x11ReplayDeadLetters\x12-.configtrail.sync.v1.ReplayDeadLettersRequest\x1a..configtrail.sync.v1.ReplayDeadLettersResponse\x12\x63\n\x0c\x45raseSession\x12(.configtrail.sync.v1.EraseSessionRequest\x1a).configtrail.sync.v1.EraseSessionResponse\x12\x66\n\rExportSession\x12).configtrail.sync.v1.ExportSessionRequest\x1a*.configtrail.sync.v1.ExportSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,23 +37,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMSTATUS']._serialized_start=105
   _globals['_STREAMSTATUS']._serialized_end=227
   _globals['_WORKERSTATUS']._serialized_start=230
-  _globals['_WORKERSTATUS']._serialized_end=382
-  _globals['_STATUSRESPONSE']._serialized_start=385
-  _globals['_STATUSRESPONSE']._serialized_end=527
-  _globals['_FLUSHREQUEST']._serialized_start=529
-  _globals['_FLUSHREQUEST']._serialized_end=568
-  _globals['_FLUSHRESPONSE']._serialized_start=570
-  _globals['_FLUSHRESPONSE']._serialized_end=613
-  _globals['_DEADLETTER']._serialized_start=616
-  _globals['_DEADLETTER']._serialized_end=792
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=794
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=851
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=853
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=933
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=935
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=974
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=976
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1021
-  _globals['_SYNC']._serialized_start=1024
-  _globals['_SYNC']._serialized_end=1419
+  _globals['_WORKERSTATUS']._serialized_end=413
+  _globals['_STATUSRESPONSE']._serialized_start=416
+  _globals['_STATUSRESPONSE']._serialized_end=558
+  _globals['_FLUSHREQUEST']._serialized_start=560
+  _globals['_FLUSHREQUEST']._serialized_end=599
+  _globals['_FLUSHRESPONSE']._serialized_start=601
+  _globals['_FLUSHRESPONSE']._serialized_end=644
+  _globals['_DEADLETTER']._serialized_start=647
+  _globals['_DEADLETTER']._serialized_end=823
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=825
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=882
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=884
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=964
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=966
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=1005
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=1007
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1052
+  _globals['_ERASESESSIONREQUEST']._serialized_start=1054
+  _globals['_ERASESESSIONREQUEST']._serialized_end=1095
+  _globals['_ERASESESSIONRESPONSE']._serialized_start=1098
+  _globals['_ERASESESSIONRESPONSE']._serialized_end=1320
+  _globals['_EXPORTSESSIONREQUEST']._serialized_start=1322
+  _globals['_EXPORTSESSIONREQUEST']._serialized_end=1364
+  _globals['_EXPORTSESSIONRESPONSE']._serialized_start=1366
+  _globals['_EXPORTSESSIONRESPONSE']._serialized_end=1412
+  _globals['_SYNC']._serialized_start=1415
+  _globals['_SYNC']._serialized_end=2015
 # @@protoc_insertion_point(module_scope)

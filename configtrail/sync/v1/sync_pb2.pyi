@@ -30,18 +30,20 @@ class StreamStatus(_message.Message):
     def __init__(self, stream: _Optional[str] = ..., length: _Optional[int] = ..., pending: _Optional[int] = ..., lag: _Optional[int] = ..., consumers: _Optional[int] = ..., last_delivered_id: _Optional[str] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
-    __slots__ = ("worker", "last_commit_at", "entries_committed", "entries_per_second", "state")
+    __slots__ = ("worker", "last_commit_at", "entries_committed", "entries_per_second", "state", "erased_events_dropped")
     WORKER_FIELD_NUMBER: _ClassVar[int]
     LAST_COMMIT_AT_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_COMMITTED_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    ERASED_EVENTS_DROPPED_FIELD_NUMBER: _ClassVar[int]
     worker: str
     last_commit_at: _timestamp_pb2.Timestamp
     entries_committed: int
     entries_per_second: float
     state: str
-    def __init__(self, worker: _Optional[str] = ..., last_commit_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entries_committed: _Optional[int] = ..., entries_per_second: _Optional[float] = ..., state: _Optional[str] = ...) -> None: ...
+    erased_events_dropped: int
+    def __init__(self, worker: _Optional[str] = ..., last_commit_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entries_committed: _Optional[int] = ..., entries_per_second: _Optional[float] = ..., state: _Optional[str] = ..., erased_events_dropped: _Optional[int] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("streams", "workers", "dead_letters")
@@ -110,3 +112,41 @@ class ReplayDeadLettersResponse(_message.Message):
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
     replayed: int
     def __init__(self, replayed: _Optional[int] = ...) -> None: ...
+
+class EraseSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class EraseSessionResponse(_message.Message):
+    __slots__ = ("session_found", "interactions", "snapshots", "metrics", "dead_letters", "stream_entries", "live_state", "tombstone_until")
+    SESSION_FOUND_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LIVE_STATE_FIELD_NUMBER: _ClassVar[int]
+    TOMBSTONE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    session_found: bool
+    interactions: int
+    snapshots: int
+    metrics: int
+    dead_letters: int
+    stream_entries: int
+    live_state: bool
+    tombstone_until: _timestamp_pb2.Timestamp
+    def __init__(self, session_found: _Optional[bool] = ..., interactions: _Optional[int] = ..., snapshots: _Optional[int] = ..., metrics: _Optional[int] = ..., dead_letters: _Optional[int] = ..., stream_entries: _Optional[int] = ..., live_state: _Optional[bool] = ..., tombstone_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ExportSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class ExportSessionResponse(_message.Message):
+    __slots__ = ("document_json",)
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    document_json: str
+    def __init__(self, document_json: _Optional[str] = ...) -> None: ...

@@ -54,6 +54,16 @@ class SyncStub:
                 request_serializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ReplayDeadLettersRequest.SerializeToString,
                 response_deserializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ReplayDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.EraseSession = channel.unary_unary(
+                '/configtrail.sync.v1.Sync/EraseSession',
+                request_serializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.EraseSessionRequest.SerializeToString,
+                response_deserializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.EraseSessionResponse.FromString,
+                _registered_method=True)
+        self.ExportSession = channel.unary_unary(
+                '/configtrail.sync.v1.Sync/ExportSession',
+                request_serializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ExportSessionRequest.SerializeToString,
+                response_deserializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ExportSessionResponse.FromString,
+                _registered_method=True)
 
 
 class SyncServicer:
@@ -84,6 +94,21 @@ class SyncServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseSession(self, request, context):
+        """Removes a session everywhere: its rows (rollups recomputed), its stream entries, its live state;
+        leaves a tombstone so late events for it are dropped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportSession(self, request, context):
+        """Everything the database holds for one session, as one JSON document (access requests).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SyncServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +131,16 @@ def add_SyncServicer_to_server(servicer, server):
                     servicer.ReplayDeadLetters,
                     request_deserializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ReplayDeadLettersRequest.FromString,
                     response_serializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ReplayDeadLettersResponse.SerializeToString,
+            ),
+            'EraseSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSession,
+                    request_deserializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.EraseSessionRequest.FromString,
+                    response_serializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.EraseSessionResponse.SerializeToString,
+            ),
+            'ExportSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportSession,
+                    request_deserializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ExportSessionRequest.FromString,
+                    response_serializer=configtrail_dot_sync_dot_v1_dot_sync__pb2.ExportSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,6 +251,60 @@ class Sync:
             '/configtrail.sync.v1.Sync/ReplayDeadLetters',
             configtrail_dot_sync_dot_v1_dot_sync__pb2.ReplayDeadLettersRequest.SerializeToString,
             configtrail_dot_sync_dot_v1_dot_sync__pb2.ReplayDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.sync.v1.Sync/EraseSession',
+            configtrail_dot_sync_dot_v1_dot_sync__pb2.EraseSessionRequest.SerializeToString,
+            configtrail_dot_sync_dot_v1_dot_sync__pb2.EraseSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.sync.v1.Sync/ExportSession',
+            configtrail_dot_sync_dot_v1_dot_sync__pb2.ExportSessionRequest.SerializeToString,
+            configtrail_dot_sync_dot_v1_dot_sync__pb2.ExportSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,12 @@ class SyncStub:
     """Returns once every entry appended before the call is committed to Postgres."""
     ListDeadLetters: _grpc.UnaryUnaryMultiCallable[_sync_pb2.ListDeadLettersRequest, _sync_pb2.ListDeadLettersResponse]
     ReplayDeadLetters: _grpc.UnaryUnaryMultiCallable[_sync_pb2.ReplayDeadLettersRequest, _sync_pb2.ReplayDeadLettersResponse]
+    EraseSession: _grpc.UnaryUnaryMultiCallable[_sync_pb2.EraseSessionRequest, _sync_pb2.EraseSessionResponse]
+    """Removes a session everywhere: its rows (rollups recomputed), its stream entries, its live state;
+    leaves a tombstone so late events for it are dropped.
+    """
+    ExportSession: _grpc.UnaryUnaryMultiCallable[_sync_pb2.ExportSessionRequest, _sync_pb2.ExportSessionResponse]
+    """Everything the database holds for one session, as one JSON document (access requests)."""
 
 @_typing.type_check_only
 class SyncAsyncStub(SyncStub):
@@ -45,6 +51,12 @@ class SyncAsyncStub(SyncStub):
     """Returns once every entry appended before the call is committed to Postgres."""
     ListDeadLetters: _aio.UnaryUnaryMultiCallable[_sync_pb2.ListDeadLettersRequest, _sync_pb2.ListDeadLettersResponse]  # type: ignore[assignment]
     ReplayDeadLetters: _aio.UnaryUnaryMultiCallable[_sync_pb2.ReplayDeadLettersRequest, _sync_pb2.ReplayDeadLettersResponse]  # type: ignore[assignment]
+    EraseSession: _aio.UnaryUnaryMultiCallable[_sync_pb2.EraseSessionRequest, _sync_pb2.EraseSessionResponse]  # type: ignore[assignment]
+    """Removes a session everywhere: its rows (rollups recomputed), its stream entries, its live state;
+    leaves a tombstone so late events for it are dropped.
+    """
+    ExportSession: _aio.UnaryUnaryMultiCallable[_sync_pb2.ExportSessionRequest, _sync_pb2.ExportSessionResponse]  # type: ignore[assignment]
+    """Everything the database holds for one session, as one JSON document (access requests)."""
 
 class SyncServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -75,5 +87,23 @@ class SyncServicer(metaclass=_abc_1.ABCMeta):
         request: _sync_pb2.ReplayDeadLettersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_sync_pb2.ReplayDeadLettersResponse, _abc.Awaitable[_sync_pb2.ReplayDeadLettersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EraseSession(
+        self,
+        request: _sync_pb2.EraseSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sync_pb2.EraseSessionResponse, _abc.Awaitable[_sync_pb2.EraseSessionResponse]]:
+        """Removes a session everywhere: its rows (rollups recomputed), its stream entries, its live state;
+        leaves a tombstone so late events for it are dropped.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportSession(
+        self,
+        request: _sync_pb2.ExportSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sync_pb2.ExportSessionResponse, _abc.Awaitable[_sync_pb2.ExportSessionResponse]]:
+        """Everything the database holds for one session, as one JSON document (access requests)."""
 
 def add_SyncServicer_to_server(servicer: SyncServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
