@@ -55,6 +55,12 @@ class CommonSettings(BaseSettings):
     rollup_retention_days: int = Field(
         default=1095, ge=1, description="Sessions (with their rollups) unseen for this long are deleted."
     )
+    store_additional_data: bool = Field(
+        default=True, description="Keep the free-form additionalData of events (false: dropped by Ingest)."
+    )
+    reduce_user_agents: bool = Field(
+        default=True, description='Store user agents as "browser major / system" instead of the full string.'
+    )
     erase_tombstone_days: int = Field(
         default=30, ge=1, description="How long late events of an erased session are dropped."
     )

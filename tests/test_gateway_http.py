@@ -39,6 +39,9 @@ def free_port() -> int:
         return port
 
 
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
 @pytest.fixture
 async def start_gateway(servers: _Servers, ingest_server: RunningServer) -> AsyncIterator[StartGateway]:
     """Start gateways against the test Ingest (rate limit off unless asked); stopped after the test."""
@@ -169,7 +172,7 @@ async def test_session_start_snapshot_and_end_reach_postgres(
             "landingPage": "/configurator",
             "locale": "de-AT",
         },
-        headers={"User-Agent": "TestBrowser/1.0"},
+        headers={"User-Agent": FIREFOX},
     )
     assert started.status_code == 201, started.text
     assert started.json() == {"sessionId": session_id}
@@ -191,7 +194,7 @@ async def test_session_start_snapshot_and_end_reach_postgres(
     session = await pg_pool.fetchrow("SELECT * FROM user_sessions WHERE session_id = $1", session_id)
     assert session is not None
     assert (session["user_agent"], session["device_type"], session["locale"]) == (
-        "TestBrowser/1.0",
+        "Firefox 133 / Linux",  # reduced to what analytics use
         "tablet",
         "de-AT",
     )
@@ -221,7 +224,7 @@ async def test_metrics_one_or_a_list_reach_postgres(
     single = await http.post(
         "/api/metrics",
         json={"metricName": "lcp", "valueMs": 812.5, "endpoint": "/demo"},
-        headers={"User-Agent": "UA/2"},
+        headers={"User-Agent": FIREFOX},
     )
     assert single.status_code == 200, single.text
     [result] = single.json()["results"]
@@ -254,8 +257,8 @@ async def test_metrics_one_or_a_list_reach_postgres(
         "SELECT metric_name, value_ms, endpoint, user_agent FROM performance_metrics ORDER BY 1"
     )
     assert [tuple(row) for row in rows] == [
-        ("lcp", 812.5, "/demo", "UA/2"),
-        ("ttfb", 41.0, "/api/batch", "python-httpx/" + httpx.__version__),
+        ("lcp", 812.5, "/demo", "Firefox 133 / Linux"),
+        ("ttfb", 41.0, "/api/batch", "other / other"),  # python-httpx: no known browser, no system
     ]
 
 

@@ -898,7 +898,8 @@ async def test_start_session_generates_or_keeps_the_id_and_stores_the_fields(
     }
     assert set(rows) == {generated.session_id, given_id}
     for row in rows.values():
-        assert row["user_agent"] == "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
+        # reduced to what analytics use (CONFIGTRAIL_REDUCE_USER_AGENTS, on by default)
+        assert row["user_agent"] == "other / iOS"
         assert row["device_type"] == "mobile"
         assert (row["viewport_width"], row["viewport_height"]) == (390, 844)
         assert row["referrer"] == "https://www.google.com/"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from configtrail import useragent
 from configtrail.common.v1 import events_pb2
 from configtrail.errors import FieldViolation, ValidationError
 from configtrail.settings import CommonSettings
@@ -39,6 +40,9 @@ class Limits:
     max_time_spent_ms: int = 86_400_000
     max_clock_ahead: timedelta = timedelta(days=1)
     clock_skew_dead_band: timedelta = timedelta(seconds=2)
+    #: data minimisation: drop free-form additional data, reduce user agents
+    store_additional_data: bool = True
+    reduce_user_agents: bool = True
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> Limits:
@@ -52,6 +56,8 @@ class Limits:
             max_time_spent_ms=settings.max_time_spent_ms,
             max_clock_ahead=timedelta(seconds=settings.max_clock_ahead_seconds),
             clock_skew_dead_band=timedelta(seconds=settings.clock_skew_dead_band_seconds),
+            store_additional_data=settings.store_additional_data,
+            reduce_user_agents=settings.reduce_user_agents,
         )
 
 
@@ -234,7 +240,24 @@ def check_interaction(
     c.raise_if_bad()
     _stamp(out.client_timestamp, occurred)
     _stamp(out.server_timestamp, clock.now)
+    _minimise(out, limits)
     return out
+
+
+def _minimise(
+    record: events_pb2.InteractionEvent
+    | events_pb2.ConfigurationSnapshot
+    | events_pb2.PerformanceMetric
+    | events_pb2.UserSession,
+    limits: Limits,
+) -> None:
+    """Apply the data-minimisation settings to a valid record."""
+    if not limits.store_additional_data and not isinstance(record, events_pb2.UserSession):
+        record.ClearField("additional_data")
+    if limits.reduce_user_agents and isinstance(
+        record, events_pb2.PerformanceMetric | events_pb2.UserSession
+    ):
+        record.user_agent = useragent.reduce(record.user_agent)
 
 
 def check_snapshot(
@@ -264,6 +287,7 @@ def check_snapshot(
     c.raise_if_bad()
     _stamp(out.client_timestamp, occurred)
     _stamp(out.server_timestamp, clock.now)
+    _minimise(out, limits)
     return out
 
 
@@ -286,6 +310,7 @@ def check_metric(
     c.raise_if_bad()
     _stamp(out.timestamp, occurred)
     _stamp(out.server_timestamp, clock.now)
+    _minimise(out, limits)
     return out
 
 
@@ -314,6 +339,7 @@ def check_session(
     out.ClearField("ended_at")
     out.status = events_pb2.SESSION_STATUS_ACTIVE
     out.end_reason = events_pb2.END_REASON_UNSPECIFIED
+    _minimise(out, limits)
     return out
 
 
