@@ -22,10 +22,10 @@ async def create_server(settings: SyncSettings) -> grpcserver.RunningServer:
     client = streams.connect(settings.require_redis_url(), connect_timeout=1.0)
     pool = await db.create_pool(settings.require_database_url(), size=settings.database_pool_size)
     name = settings.sync_worker_name or default_worker_name(settings.sync_port)
-    worker = SyncWorker(client, pool, settings, name)
+    telemetry = Telemetry("sync", settings, settings.sync_prometheus_port)
+    worker = SyncWorker(client, pool, settings, name, registry=telemetry.metrics.registry)
     worker_task = asyncio.get_running_loop().create_task(worker.run_forever(), name=f"sync-worker-{name}")
     servicer = SyncServicer(client, pool, worker, settings)
-    telemetry = Telemetry("sync", settings, settings.sync_prometheus_port)
     running = await grpcserver.start_server(
         host=settings.bind_host,
         port=settings.sync_port,

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import orjson
 import redis.asyncio as redis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.exceptions import RedisError, ResponseError
 
 from configtrail import constants, streams
@@ -51,6 +52,49 @@ MAINTENANCE_ERRORS: tuple[type[BaseException], ...] = (*PERSISTENCE_ERRORS, Redi
 Entry = tuple[str, str, bytes | None]  # stream, entry id, payload (None: the entry was deleted)
 
 
+class SyncMetrics:
+    """Sync's Prometheus series: stream length and lag, batch sizes, entries committed, dead letters."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.stream_length = Gauge(
+            "configtrail_stream_length",
+            "Entries in the stream (unsynced ones, as it is trimmed)",
+            ["stream"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "configtrail_stream_pending",
+            "Entries delivered to a worker, not yet acknowledged",
+            ["stream"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "configtrail_stream_lag",
+            "Entries appended, not yet delivered to any worker",
+            ["stream"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "configtrail_sync_batch_entries",
+            "Entries per committed batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+            registry=registry,
+        )
+        self.committed = Counter("configtrail_sync_entries_committed", "Entries committed", registry=registry)
+        self.dead_letters = Counter(
+            "configtrail_sync_dead_letters", "Entries dead-lettered", registry=registry
+        )
+        self.dropped_erased = Counter(
+            "configtrail_sync_erased_events_dropped",
+            "Late records of erased sessions dropped",
+            registry=registry,
+        )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def default_worker_name(port: int) -> str:
     return f"{socket.gethostname()}-{port}"
 
@@ -73,8 +117,16 @@ class WorkerStats:
 class SyncWorker:
     """Consumes every event stream shard for one consumer name until :meth:`stop` is called."""
 
-    def __init__(self, client: redis.Redis, pool: asyncpg.Pool, settings: SyncSettings, name: str) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        pool: asyncpg.Pool,
+        settings: SyncSettings,
+        name: str,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self._redis = client
+        self.gauges = SyncMetrics(registry or CollectorRegistry())
         self._pool = pool
         self._settings = settings
         self.name = name
@@ -279,6 +331,9 @@ class SyncWorker:
         if self.stats.state.startswith("postgres"):
             logger.info("worker %s: postgres is back", self.name)
         self.stats.state = "ok"
+        self.gauges.batch_size.observe(len(entries))
+        self.gauges.committed.inc(len(entries) - dead)
+        self.gauges.dead_letters.inc(dead)
         self.stats.committed += len(entries) - dead
         self.stats.dead_lettered += dead
         self.stats.batches += 1
@@ -339,6 +394,7 @@ class SyncWorker:
         if not result.dropped_erased:
             return
         self.stats.dropped_erased += result.dropped_erased
+        self.gauges.dropped_erased.inc(result.dropped_erased)
         logger.info(
             "dropped %d late events of %d erased sessions", result.dropped_erased, len(result.erased_sessions)
         )
@@ -394,7 +450,12 @@ class SyncWorker:
         for stream in self.streams:
             groups = await self._redis.xinfo_groups(stream)
             floor: str | None = None
+            length = await self._redis.xlen(stream)
+            self.gauges.stream_length.labels(stream).set(length)
             for group in groups:
+                if _text(group["name"]) == constants.SYNC_GROUP:
+                    self.gauges.pending.labels(stream).set(int(group["pending"]))
+                    self.gauges.lag.labels(stream).set(int(group.get("lag") or 0))
                 pending = await self._redis.xpending(stream, group["name"])
                 if pending["pending"]:
                     candidate = (
