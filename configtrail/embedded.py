@@ -75,9 +75,21 @@ def _stop_leftover(pid_file: Path, name: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _running_pid(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` when that process is alive."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
 class _Server:
     process: subprocess.Popen[bytes] | None = None
     _log_file: IO[bytes] | None = None
+    #: the server was already running (a `configtrail up`) and is only used, never stopped, by us
+    reused = False
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (for failure tests)."""
@@ -92,6 +104,8 @@ class _Server:
             self._log_file = None
 
     def _terminate(self, sig: int, timeout: float) -> None:
+        if self.reused:
+            return
         if self.process is None or self.process.poll() is not None:
             self._close_log()
             return
@@ -150,9 +164,16 @@ class EmbeddedPostgres(_Server):
             if path.stat().st_uid != entry.pw_uid:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 30.0, *, reuse_running: bool = False) -> str:
+        """Start the server; with ``reuse_running``, use one already serving this data folder instead."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
+        if reuse_running and _running_pid(self.data_dir / "postmaster.pid") is not None:
+            # postmaster.pid: pid, data dir, start time, port, ...
+            self.port = int((self.data_dir / "postmaster.pid").read_text().splitlines()[3])
+            self.reused = True
+            self._wait_accepting(timeout)
+            return self.dsn
         _stop_leftover(self.data_dir / "postmaster.pid", "postgres")
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -257,10 +278,18 @@ class EmbeddedValkey(_Server):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 30.0, *, reuse_running: bool = False) -> str:
+        """Start the server; with ``reuse_running``, use one already serving this data folder instead."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pid_file = self.data_dir / "valkey.pid"
+        port_file = self.data_dir / "valkey.port"
+        if reuse_running and _running_pid(pid_file) is not None and port_file.exists():
+            self.port = int(port_file.read_text())
+            self.reused = True
+            self._wait_loaded(timeout)
+            return self.url
         _stop_leftover(pid_file, "valkey")
+        port_file.write_text(str(self.port))
         self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
             [

@@ -40,7 +40,9 @@ def run_stack(settings: UpSettings) -> int:
 
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        with database_and_redis(settings, settings.embedded_postgres_port, settings.embedded_redis_port) as (
+        with database_and_redis(
+            settings, settings.embedded_postgres_port, settings.embedded_redis_port, reuse_running=False
+        ) as (
             dsn,
             url,
         ):

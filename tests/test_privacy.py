@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -16,6 +20,7 @@ from google.protobuf import struct_pb2
 
 from configtrail import constants
 from configtrail.common.v1 import events_pb2
+from configtrail.embedded import EmbeddedPostgres
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.settings import SyncSettings
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
@@ -213,3 +218,60 @@ async def test_retention_removes_only_what_is_older_than_the_limit(
     last = orjson.loads(raw)
     assert last["at"] == now.isoformat()
     assert datetime.fromisoformat(last["next_at"]) == now + timedelta(hours=1)
+
+
+async def test_erase_and_export_commands(
+    servers: Servers,
+    ingest: ingest_pb2_grpc.IngestAsyncStub,
+    sync: sync_pb2_grpc.SyncAsyncStub,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    session = f"cli-{uuid.uuid4().hex[:8]}"
+    await ingest.TrackBatch(ingest_pb2.TrackBatchRequest(items=[selection(session, n) for n in range(3)]))
+    await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIGTRAIL_")} | servers.env()
+
+    def configtrail(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "configtrail", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    exported = await asyncio.to_thread(configtrail, "export", "--session", session)
+    assert exported.returncode == 0, exported.stderr
+    document = orjson.loads(exported.stdout)
+    assert len(document["interactions"]) == 3
+    assert document["session"]["session_id"] == session
+
+    erased = await asyncio.to_thread(configtrail, "erase", "--session", session)
+    assert erased.returncode == 0, erased.stderr
+    report = orjson.loads(erased.stdout)
+    assert (report["session_found"], report["interactions"]) == (True, 3)
+    assert session not in erased.stderr, "the erasure log must not name the session"
+    assert (
+        await pg_pool.fetchval("SELECT count(*) FROM interaction_events WHERE session_id = $1", session) == 0
+    )
+
+    missing = await asyncio.to_thread(configtrail, "export", "--session", session)
+    assert missing.returncode == 1
+    assert "nothing stored" in missing.stderr
+
+
+def test_short_commands_use_the_embedded_server_of_a_running_stack(tmp_path: Path) -> None:
+    """`configtrail migrate` next to a running `configtrail up` uses its PostgreSQL and leaves it running."""
+    running = EmbeddedPostgres(tmp_path / "data" / "postgres" / "data")
+    running.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIGTRAIL_")}
+        env["CONFIGTRAIL_DATA_DIR"] = str(tmp_path / "data")
+        done = subprocess.run(
+            [sys.executable, "-m", "configtrail", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert running.running, "the running server was stopped"
+        assert "schema current" in done.stdout
+    finally:
+        running.stop()

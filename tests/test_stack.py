@@ -100,14 +100,20 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
         exposition = await asyncio.to_thread(_get, f"http://127.0.0.1:{prometheus['ingest']}/metrics")
         method = "/configtrail.ingest.v1.Ingest/TrackInteraction"
         assert f'configtrail_grpc_requests_total{{code="OK",method="{method}"}} 1.0' in exposition
-        sync_exposition = await asyncio.to_thread(_get, f"http://127.0.0.1:{prometheus['sync']}/metrics")
-        for series in (
+        wanted = [
             'configtrail_stream_length{stream="configtrail:events:{s0}"}',
             "configtrail_sync_entries_committed_total",
             "configtrail_sync_batch_entries_bucket",
             "configtrail_sync_dead_letters_total",
-        ):
-            assert series in sync_exposition, series
+        ]
+        deadline = time.monotonic() + 10
+        while True:  # the stream gauges are set by Sync's next maintenance pass
+            sync_exposition = await asyncio.to_thread(_get, f"http://127.0.0.1:{prometheus['sync']}/metrics")
+            missing = [series for series in wanted if series not in sync_exposition]
+            if not missing:
+                break
+            assert time.monotonic() < deadline, missing
+            await asyncio.sleep(0.2)
 
         # a child that dies is restarted (with backoff) and the restart is logged
         victim = _child(process.pid, "metrics")

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from configtrail.doctor import DoctorSettings
 from configtrail.settings import CommonSettings, IngestSettings, MetricsSettings, SyncSettings, UpSettings
 from gateway.settings import GatewaySettings
 
@@ -28,6 +29,7 @@ SERVICES: list[tuple[type[BaseSettings], str]] = [
     (MetricsSettings, "metrics"),
     (GatewaySettings, "gateway"),
     (UpSettings, "up"),
+    (DoctorSettings, "doctor"),
 ]
 
 
