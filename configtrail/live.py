@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from google.protobuf import json_format
-from redis.asyncio.client import Pipeline
 
 from configtrail import constants
 from configtrail.common.v1 import events_pb2
@@ -33,71 +32,83 @@ class _SessionDelta:
     ended: bool = False
 
 
-def _deltas(records: Iterable[events_pb2.StreamRecord], now: float) -> dict[str, _SessionDelta]:
+#: what a stream record holds: the message inside a ``StreamRecord``
+Record = (
+    events_pb2.UserSession
+    | events_pb2.InteractionEvent
+    | events_pb2.ConfigurationSnapshot
+    | events_pb2.PerformanceMetric
+    | events_pb2.SessionEnd
+)
+
+
+def _deltas(records: Iterable[Record], now: float) -> dict[str, _SessionDelta]:
     deltas: dict[str, _SessionDelta] = {}
     for record in records:
-        kind = record.WhichOneof("record")
-        if kind == "metric":
+        if isinstance(record, events_pb2.PerformanceMetric) or not record.session_id:
             continue
-        inner: Any = getattr(record, kind) if kind else None
-        session_id = getattr(inner, "session_id", "")
-        if not session_id:
-            continue
-        delta = deltas.setdefault(session_id, _SessionDelta())
+        delta = deltas.get(record.session_id)
+        if delta is None:
+            delta = deltas[record.session_id] = _SessionDelta()
         delta.last_activity = now
         delta.fields["last_activity"] = now
-        if kind == "interaction":
-            event = record.interaction
+        if isinstance(record, events_pb2.InteractionEvent):
             delta.counts["interactions"] = delta.counts.get("interactions", 0) + 1
-            if event.category:
-                delta.fields["last_category"] = event.category
-            if event.element_id:
-                delta.fields["last_element_id"] = event.element_id
-            if event.device_type:
-                delta.fields["device_type"] = DEVICE_TYPES.word(event.device_type)
-        elif kind == "snapshot":
-            snapshot = record.snapshot
+            if record.category:
+                delta.fields["last_category"] = record.category
+            if record.element_id:
+                delta.fields["last_element_id"] = record.element_id
+            if record.device_type:
+                delta.fields["device_type"] = DEVICE_TYPES.word(record.device_type)
+        elif isinstance(record, events_pb2.ConfigurationSnapshot):
             delta.counts["snapshots"] = delta.counts.get("snapshots", 0) + 1
             delta.fields["configuration"] = orjson.dumps(
-                json_format.MessageToDict(snapshot.configuration)
+                json_format.MessageToDict(record.configuration)
             ).decode()
-            delta.fields["total_price_minor"] = snapshot.total_price.amount_minor
-            delta.fields["currency"] = snapshot.total_price.currency
-            delta.fields["completion_percentage"] = snapshot.completion_percentage
-        elif kind == "session":
-            session = record.session
-            delta.fields["device_type"] = DEVICE_TYPES.word(session.device_type)
-            delta.fields["started_at"] = session.started_at.ToMilliseconds() / 1000
-            delta.fields["landing_page"] = session.landing_page
-        elif kind == "session_end":
-            delta.fields["ended_reason"] = END_REASONS.word(record.session_end.reason)
+            delta.fields["total_price_minor"] = record.total_price.amount_minor
+            delta.fields["currency"] = record.total_price.currency
+            delta.fields["completion_percentage"] = record.completion_percentage
+        elif isinstance(record, events_pb2.UserSession):
+            delta.fields["device_type"] = DEVICE_TYPES.word(record.device_type)
+            delta.fields["started_at"] = record.started_at.ToMilliseconds() / 1000
+            delta.fields["landing_page"] = record.landing_page
+        else:
+            delta.fields["ended_reason"] = END_REASONS.word(record.reason)
             delta.ended = True
     return deltas
 
 
-def add_updates(
-    pipe: Pipeline, records: Iterable[events_pb2.StreamRecord], idle_seconds: int = DEFAULT_IDLE_SECONDS
-) -> None:
-    """Queue the live-state updates for ``records`` on ``pipe`` (one hash write per session)."""
+Argument = str | bytes | int | float
+
+
+def update_commands(
+    records: Iterable[Record], idle_seconds: int = DEFAULT_IDLE_SECONDS
+) -> list[list[Argument]]:
+    """The Redis commands that bring the live state up to date with ``records`` (a few per session)."""
     now = time.time()
     deltas = _deltas(records, now)
     if not deltas:
-        return
-    active: dict[str, float] = {}
+        return []
+    commands: list[list[Argument]] = []
+    active: list[Argument] = []
     for session_id, delta in deltas.items():
         key = constants.session_state_key(session_id)
-        pipe.hset(key, mapping=cast(Any, delta.fields))
+        hset: list[Argument] = ["HSET", key]
+        for name, value in delta.fields.items():
+            hset += [name, value]
+        commands.append(hset)
         for name, count in delta.counts.items():
-            pipe.hincrby(key, name, count)
-        pipe.expire(key, idle_seconds)
+            commands.append(["HINCRBY", key, name, count])
+        commands.append(["EXPIRE", key, idle_seconds])
         if delta.ended:
-            pipe.zrem(constants.ACTIVE_SESSIONS, session_id)
+            commands.append(["ZREM", constants.ACTIVE_SESSIONS, session_id])
         else:
-            active[session_id] = delta.last_activity
+            active += [delta.last_activity, session_id]
     if active:
-        pipe.zadd(constants.ACTIVE_SESSIONS, active)
+        commands.append(["ZADD", constants.ACTIVE_SESSIONS, *active])
     # the index forgets sessions idle for longer than the state lives
-    pipe.zremrangebyscore(constants.ACTIVE_SESSIONS, "-inf", now - idle_seconds)
+    commands.append(["ZREMRANGEBYSCORE", constants.ACTIVE_SESSIONS, "-inf", now - idle_seconds])
+    return commands
 
 
 def decode_state(raw: Mapping[bytes | str, bytes | str]) -> dict[str, Any]:

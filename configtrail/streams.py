@@ -13,6 +13,7 @@ import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as redis
 from redis.backoff import NoBackoff
@@ -26,11 +27,18 @@ from configtrail.errors import DependencyUnavailable, Overloaded
 logger = logging.getLogger(__name__)
 
 
-def connect(url: str, *, connect_timeout: float = 0.1, max_connections: int = 64) -> redis.Redis:
-    """A client that fails fast: no hidden retries, a short connect timeout."""
+def connect(
+    url: str, *, connect_timeout: float = 0.1, max_connections: int = 64, socket_timeout: float | None = 5.0
+) -> redis.Redis:
+    """A client that fails fast: no hidden retries, a short connect timeout.
+
+    ``socket_timeout=None`` is for callers that bound every round trip themselves (Ingest's appender):
+    a per-reply timeout would only add its cost to each reply.
+    """
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
         socket_keepalive=True,
         retry=Retry(NoBackoff(), 0),
         max_connections=max_connections,
@@ -53,6 +61,28 @@ def encode(record: events_pb2.StreamRecord) -> bytes:
     return record.SerializeToString()
 
 
+#: field number of each kind of record inside ``StreamRecord``
+_RECORD_FIELDS: dict[type, int] = {
+    events_pb2.UserSession: 1,
+    events_pb2.InteractionEvent: 2,
+    events_pb2.ConfigurationSnapshot: 3,
+    events_pb2.PerformanceMetric: 4,
+    events_pb2.SessionEnd: 5,
+}
+
+
+def encode_record(record: live.Record) -> bytes:
+    """The bytes of ``StreamRecord(<kind>=record)``, framed by hand instead of copying ``record`` into one."""
+    body = record.SerializeToString()
+    length = len(body)
+    header = bytearray(((_RECORD_FIELDS[type(record)] << 3) | 2,))
+    while length > 0x7F:
+        header.append((length & 0x7F) | 0x80)
+        length >>= 7
+    header.append(length)
+    return bytes(header) + body
+
+
 def decode(payload: bytes) -> events_pb2.StreamRecord:
     record = events_pb2.StreamRecord()
     record.ParseFromString(payload)
@@ -67,7 +97,25 @@ class Append:
 
     stream: str
     payload: bytes
-    record: events_pb2.StreamRecord | None = None
+    record: live.Record | None = None
+
+
+_XADD_PREFIXES: dict[str, bytes] = {}
+
+
+def _xadd_command(stream: str, payload: bytes) -> bytes:
+    """``XADD <stream> * r <payload>`` in RESP, built by hand: the client's packer costs 10x more."""
+    prefix = _XADD_PREFIXES.get(stream)
+    if prefix is None:
+        key = stream.encode()
+        field = constants.STREAM_FIELD.encode()
+        prefix = _XADD_PREFIXES[stream] = b"*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$%d\r\n%s\r\n" % (
+            len(key),
+            key,
+            len(field),
+            field,
+        )
+    return b"%s$%d\r\n%s\r\n" % (prefix, len(payload), payload)
 
 
 class StreamAppender:
@@ -183,22 +231,41 @@ class StreamAppender:
             size += len(entries)
         return group
 
-    async def _write(self, group: list[tuple[Sequence[Append], asyncio.Future[list[str]]]]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for entries, _ in group:
-            for entry in entries:
-                pipe.xadd(entry.stream, {constants.STREAM_FIELD: entry.payload})
-        if self._live_state:
-            records = [entry.record for entries, _ in group for entry in entries if entry.record is not None]
-            live.add_updates(pipe, records, self._live_idle)
-        if self._wait_aof:
-            pipe.execute_command("WAITAOF", 1, 0, int(self._timeout * 1000))
+    async def _round_trip(
+        self, request: bytearray, extra: list[list[live.Argument]], appends: int
+    ) -> list[Any]:
+        """Send the hand-built XADDs and the other commands in one write; read every reply."""
+        pool = self._client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            replies = await asyncio.wait_for(pipe.execute(), self._timeout)
-            if self._wait_aof:
-                fsynced_locally = replies.pop()[0]
-                if fsynced_locally < 1:
-                    raise DependencyUnavailable("redis did not confirm the append-only file fsync in time")
+            packed = connection.pack_commands(extra) if extra else []
+            await connection.send_packed_command([bytes(request), *packed], check_health=False)
+            replies = [await connection.read_response() for _ in range(appends + len(extra))]
+        except BaseException:
+            # replies may be left unread: the connection cannot be reused
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
+
+    async def _write(self, group: list[tuple[Sequence[Append], asyncio.Future[list[str]]]]) -> None:
+        """One round trip: every XADD of the group (RESP built by hand), the live state, then WAITAOF."""
+        appends = [entry for entries, _ in group for entry in entries]
+        request = bytearray()
+        for entry in appends:
+            request += _xadd_command(entry.stream, entry.payload)
+        extra: list[list[live.Argument]] = []
+        if self._live_state:
+            extra += live.update_commands(
+                [e.record for e in appends if e.record is not None], self._live_idle
+            )
+        if self._wait_aof:
+            extra.append(["WAITAOF", 1, 0, int(self._timeout * 1000)])
+        try:
+            replies = await asyncio.wait_for(self._round_trip(request, extra, len(appends)), self._timeout)
+            if self._wait_aof and replies[-1][0] < 1:
+                raise DependencyUnavailable("redis did not confirm the append-only file fsync in time")
         except (RedisError, OSError, TimeoutError, DependencyUnavailable) as exc:
             error = (
                 exc
@@ -213,7 +280,7 @@ class StreamAppender:
         self.groups_written += 1
         offset = 0
         for entries, future in group:
-            ids = [reply.decode() for reply in replies[offset : offset + len(entries)]]
+            ids = [reply.decode() for reply in replies[offset : offset + len(entries)]]  # XADD replies first
             offset += len(entries)
             if not future.done():
                 future.set_result(ids)

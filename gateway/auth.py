@@ -35,6 +35,11 @@ class KeyCheck:
         self._admin_tokens = _encoded(admin_tokens)
 
     @property
+    def first_write_key(self) -> str:
+        """The first configured write key ("" when none), for the demo page of this very gateway."""
+        return self._write_keys[0].decode() if self._write_keys else ""
+
+    @property
     def open(self) -> bool:
         """Ingestion needs no key (none configured)."""
         return not self._write_keys

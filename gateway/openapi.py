@@ -400,6 +400,41 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                     "responses": {"200": _ok({"type": "object"}, "OpenAPI 3.1 document.")},
                 }
             },
+            "/tracker.js": {
+                "get": {
+                    "operationId": "trackerScript",
+                    "summary": "The browser SDK (window.configtrail), cached for a year under ?v=hash.",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "v",
+                            "in": "query",
+                            "description": "The script's content hash: a URL that may be cached for good.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The script (gzip-encoded when accepted).",
+                            "content": {"text/javascript": {"schema": {"type": "string"}}},
+                        },
+                        "304": {"description": "Not modified (If-None-Match)."},
+                    },
+                }
+            },
+            "/demo": {
+                "get": {
+                    "operationId": "demoConfigurator",
+                    "summary": "A demo house configurator that sends with the first configured write key.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The page.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
         },
         "components": {
             "schemas": _schemas(max_batch_items),

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from configtrail.errors import FieldViolation
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from gateway import convert
+from gateway import convert, pages
 from gateway.auth import KeyCheck
 from gateway.body import read_json
 from gateway.coalesce import Coalescer
@@ -304,4 +304,6 @@ ROUTES = [
     Route("/readyz", endpoint(readyz), methods=["GET"]),
     Route("/metrics", endpoint(metrics), methods=["GET"]),
     Route("/openapi.json", endpoint(openapi_json), methods=["GET"]),
+    Route("/tracker.js", pages.tracker_js, methods=["GET"]),
+    Route("/demo", endpoint(pages.demo), methods=["GET"]),
 ]

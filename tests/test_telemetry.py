@@ -28,3 +28,24 @@ def test_recorder_keeps_exact_counts_and_a_bounded_uniform_sample() -> None:
     # uniform: the sample spans the whole range, not only the first calls
     assert max(by_method["/a"]) > 5.0
     assert recorder.drain("ingest") == [], "a drain starts a new window"
+
+
+def test_records_framed_by_hand_are_exactly_stream_records() -> None:
+    from configtrail import streams
+    from configtrail.common.v1 import events_pb2
+
+    big = events_pb2.InteractionEvent(session_id="s", category="x" * 300)  # a two-byte length
+    for record, kind in (
+        (events_pb2.UserSession(session_id="s"), "session"),
+        (events_pb2.InteractionEvent(session_id="s", category="nest"), "interaction"),
+        (big, "interaction"),
+        (events_pb2.ConfigurationSnapshot(session_id="s", completion_percentage=50), "snapshot"),
+        (events_pb2.PerformanceMetric(metric_name="lcp", value_ms=1.5), "metric"),
+        (events_pb2.SessionEnd(session_id="s", reason=events_pb2.END_REASON_ORDER), "session_end"),
+        (events_pb2.InteractionEvent(), "interaction"),
+    ):
+        framed = streams.encode_record(record)
+        expected = events_pb2.StreamRecord()
+        getattr(expected, kind).CopyFrom(record)
+        assert framed == expected.SerializeToString()
+        assert streams.decode(framed).WhichOneof("record") == kind

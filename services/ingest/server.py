@@ -15,7 +15,10 @@ SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["Ingest"].full_name
 
 async def create_server(settings: IngestSettings) -> grpcserver.RunningServer:
     """Connect to Redis (and Postgres, for reads), start the appender and a gRPC server (port 0: any)."""
-    client = streams.connect(settings.require_redis_url(), connect_timeout=settings.redis_timeout_ms / 1000)
+    # every append round trip is bounded by the appender's own timeout
+    client = streams.connect(
+        settings.require_redis_url(), connect_timeout=settings.redis_timeout_ms / 1000, socket_timeout=None
+    )
     appender = streams.StreamAppender(
         client,
         wait_aof=settings.redis_wait_aof,

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import grpc
 
-from configtrail import streams
-from configtrail.common.v1 import events_pb2
+from configtrail import live, streams
 from configtrail.errors import (
     ConfigtrailError,
     DependencyUnavailable,
@@ -56,17 +55,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
         self._reader = reader
         self._max_in_flight = max_in_flight
 
-    def _entry(self, session_id: str, record: events_pb2.StreamRecord) -> streams.Append:
-        return streams.Append(streams.stream_for(session_id, self._shards), streams.encode(record), record)
+    def _entry(self, session_id: str, record: live.Record) -> streams.Append:
+        return streams.Append(
+            streams.stream_for(session_id, self._shards), streams.encode_record(record), record
+        )
 
     async def StartSession(
         self, request: ingest_pb2.StartSessionRequest, context: Context
     ) -> ingest_pb2.StartSessionResponse:
         try:
             session = check_session(request.session, Clock(self._now()), self._limits, "session.")
-            await self._appender.append(
-                [self._entry(session.session_id, events_pb2.StreamRecord(session=session))]
-            )
+            await self._appender.append([self._entry(session.session_id, session)])
         except ConfigtrailError as error:
             await abort_for(context, error)
         return ingest_pb2.StartSessionResponse(session_id=session.session_id)
@@ -76,9 +75,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     ) -> ingest_pb2.EndSessionResponse:
         try:
             end = check_session_end(request.session_id, request.reason, Clock(self._now()), self._limits)
-            await self._appender.append(
-                [self._entry(end.session_id, events_pb2.StreamRecord(session_end=end))]
-            )
+            await self._appender.append([self._entry(end.session_id, end)])
         except ConfigtrailError as error:
             await abort_for(context, error)
         return ingest_pb2.EndSessionResponse()
@@ -88,9 +85,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     ) -> ingest_pb2.TrackInteractionResponse:
         try:
             event = check_interaction(request.event, Clock(self._now()), self._limits, "event.")
-            await self._appender.append(
-                [self._entry(event.session_id, events_pb2.StreamRecord(interaction=event))]
-            )
+            await self._appender.append([self._entry(event.session_id, event)])
         except ConfigtrailError as error:
             await abort_for(context, error)
         return ingest_pb2.TrackInteractionResponse(
@@ -102,9 +97,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     ) -> ingest_pb2.SaveSnapshotResponse:
         try:
             snapshot = check_snapshot(request.snapshot, Clock(self._now()), self._limits, "snapshot.")
-            await self._appender.append(
-                [self._entry(snapshot.session_id, events_pb2.StreamRecord(snapshot=snapshot))]
-            )
+            await self._appender.append([self._entry(snapshot.session_id, snapshot)])
         except ConfigtrailError as error:
             await abort_for(context, error)
         return ingest_pb2.SaveSnapshotResponse(
@@ -141,25 +134,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
             try:
                 if kind == "interaction":
                     event = check_interaction(item.interaction, clock, self._limits, "interaction.")
-                    record, session_id, record_id = (
-                        events_pb2.StreamRecord(interaction=event),
-                        event.session_id,
-                        event.event_id,
-                    )
+                    record: live.Record = event
+                    session_id, record_id = event.session_id, event.event_id
                 elif kind == "snapshot":
                     snap = check_snapshot(item.snapshot, clock, self._limits, "snapshot.")
-                    record, session_id, record_id = (
-                        events_pb2.StreamRecord(snapshot=snap),
-                        snap.session_id,
-                        snap.snapshot_id,
-                    )
+                    record, session_id, record_id = snap, snap.session_id, snap.snapshot_id
                 elif kind == "metric":
                     metric = check_metric(item.metric, clock, self._limits, "metric.")
-                    record, session_id, record_id = (
-                        events_pb2.StreamRecord(metric=metric),
-                        metric.session_id,
-                        metric.metric_id,
-                    )
+                    record, session_id, record_id = metric, metric.session_id, metric.metric_id
                 else:
                     raise ValidationError(
                         [FieldViolation("item", "empty: one of interaction, snapshot, metric")]
