@@ -168,14 +168,15 @@ class SyncWorker:
         the loop is bound by latency, not CPU, so the overlap is where its throughput comes from.
         """
         await self._drain_own_pending()
-        batches: asyncio.Queue[list[Entry] | None] = asyncio.Queue(maxsize=2)
+        # the reader decodes the next batch while this one is in Postgres
+        batches: asyncio.Queue[tuple[list[Entry], Decoded] | None] = asyncio.Queue(maxsize=2)
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read_loop(batches), name=f"read-{self.name}")
         abandoner = loop.create_task(self._mark_abandoned_loop(), name=f"abandon-{self.name}")
         retention = loop.create_task(self._retention_loop(), name=f"retention-{self.name}")
         try:
-            while (entries := await batches.get()) is not None:
-                await self._commit(entries)
+            while (item := await batches.get()) is not None:
+                await self._commit(*item)
         finally:
             for task in (reader, abandoner, retention):
                 task.cancel()
@@ -199,7 +200,7 @@ class SyncWorker:
                 self.stats.state = f"redis unavailable: {exc}"
                 await self._pause(backoff, "redis", exc)
 
-    async def _read_loop(self, batches: asyncio.Queue[list[Entry] | None]) -> None:
+    async def _read_loop(self, batches: asyncio.Queue[tuple[list[Entry], Decoded] | None]) -> None:
         backoff = _Backoff(self._settings.sync_retry_max_seconds)
         try:
             while not self._stopping.is_set():
@@ -208,7 +209,7 @@ class SyncWorker:
                     if not entries:
                         entries = await self._claim_abandoned()
                     if entries:
-                        await batches.put(entries)
+                        await batches.put((entries, decode_entries(entries)))
                     await self._maybe_trim()
                     await self._heartbeat()
                     if self.stats.state.startswith("redis"):
@@ -312,12 +313,12 @@ class SyncWorker:
             logger.info("worker %s claimed %d abandoned entries", self.name, len(claimed))
         return claimed
 
-    async def _commit(self, entries: list[Entry]) -> None:
+    async def _commit(self, entries: list[Entry], decoded: Decoded | None = None) -> None:
         """Store the entries (isolating poison ones), then acknowledge them all."""
         backoff = _Backoff(self._settings.sync_retry_max_seconds)
         while True:
             try:
-                dead = await self._store(entries)
+                dead = await self._store(entries, decoded)
                 break
             except POSTGRES_DOWN as exc:
                 self.stats.state = f"postgres unavailable: {exc}"
@@ -358,17 +359,9 @@ class SyncWorker:
                 if self._stopping.is_set():
                     return
 
-    async def _store(self, entries: list[Entry]) -> int:
+    async def _store(self, entries: list[Entry], decoded: Decoded | None = None) -> int:
         """Write the decodable entries; bisect a failing batch to isolate poison. Returns dead letters."""
-        batch = Batch()
-        poison: list[tuple[Entry, str]] = []
-        for entry in entries:
-            if entry[2] is None:
-                continue  # deleted from the stream (erased): nothing to store, only to acknowledge
-            try:
-                batch.add(streams.decode(entry[2]))
-            except Exception as exc:  # noqa: BLE001 - any decode failure makes the entry poison
-                poison.append((entry, f"undecodable: {exc.__class__.__name__}: {exc}"))
+        batch, poison = decoded or decode_entries(entries)
         async with self._pool.acquire() as conn:
             if poison:
                 await self._dead_letter(conn, poison)
@@ -511,6 +504,23 @@ async def mark_abandoned(pool: asyncpg.Pool, idle_seconds: int) -> int:
         float(idle_seconds),
     )
     return int(status.split()[-1])
+
+
+Decoded = tuple[Batch, list[tuple[Entry, str]]]
+
+
+def decode_entries(entries: list[Entry]) -> Decoded:
+    """The records of the entries, and the entries that do not decode (poison) with the reason."""
+    batch = Batch()
+    poison: list[tuple[Entry, str]] = []
+    for entry in entries:
+        if entry[2] is None:
+            continue  # deleted from the stream (erased): nothing to store, only to acknowledge
+        try:
+            batch.add(streams.decode(entry[2]))
+        except Exception as exc:  # noqa: BLE001 - any decode failure makes the entry poison
+            poison.append((entry, f"undecodable: {exc.__class__.__name__}: {exc}"))
+    return batch, poison
 
 
 def _payload(fields: dict[bytes, bytes] | None) -> bytes | None:

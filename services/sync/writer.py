@@ -21,7 +21,8 @@ from configtrail.vocabulary import DEVICE_TYPES, END_REASONS, EVENT_TYPES, SNAPS
 
 
 def _time(ts: timestamp_pb2.Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    # a quarter of the cost of Timestamp.ToDatetime, to the microsecond PostgreSQL keeps
+    return datetime.fromtimestamp(ts.seconds, UTC).replace(microsecond=ts.nanos // 1000)
 
 
 def _json(message: struct_pb2.Struct, present: bool) -> str | None:
