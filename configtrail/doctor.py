@@ -42,8 +42,6 @@ from configtrail.common.v1 import events_pb2
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.settings import (
     DEFAULT_GATEWAY_PORT,
-    DEFAULT_INGEST_PORT,
-    DEFAULT_SYNC_PORT,
     CommonSettings,
 )
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
@@ -65,10 +63,6 @@ _NO_DATABASE = (
 class DoctorSettings(CommonSettings):
     """`configtrail doctor`: where the services of the stack or deployment to check are."""
 
-    ingest_address: str = Field(default=f"127.0.0.1:{DEFAULT_INGEST_PORT}", description="Ingest gRPC target.")
-    sync_address: str = Field(
-        default=f"127.0.0.1:{DEFAULT_SYNC_PORT}", description="Sync gRPC target (doctor's round trip)."
-    )
     gateway_url: str = Field(
         default=f"http://127.0.0.1:{DEFAULT_GATEWAY_PORT}", description="Gateway base URL doctor probes."
     )

@@ -38,6 +38,8 @@ class CommonSettings(BaseSettings):
     stream_shards: int = Field(default=1, ge=1, le=1024, description="Number of event stream shards.")
     shutdown_grace_seconds: float = Field(default=5.0, gt=0, description="Grace for in-flight RPCs on stop.")
     database_pool_size: int = Field(default=4, ge=1, description="Connections per service process.")
+    ingest_address: str = Field(default=f"127.0.0.1:{DEFAULT_INGEST_PORT}", description="Ingest gRPC target.")
+    sync_address: str = Field(default=f"127.0.0.1:{DEFAULT_SYNC_PORT}", description="Sync gRPC target.")
     metrics_address: str = Field(
         default=f"127.0.0.1:{DEFAULT_METRICS_PORT}", description="Metrics gRPC target the services report to."
     )

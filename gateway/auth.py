@@ -8,6 +8,7 @@ server logs a warning at start-up): a development setting only.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 import grpc
 from starlette.requests import Request
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from gateway.errors import ApiError
 
 
-def _encoded(values: list[str]) -> list[bytes]:
+def _encoded(values: Sequence[str]) -> list[bytes]:
     return [value.encode() for value in values]
 
 
@@ -30,9 +31,12 @@ def _matches(candidate: str, known: list[bytes]) -> bool:
 class KeyCheck:
     """Checks the ``X-Write-Key`` header (or ``key`` query parameter) and ``Authorization: Bearer``."""
 
-    def __init__(self, write_keys: list[str], admin_tokens: list[str]) -> None:
+    def __init__(
+        self, write_keys: Sequence[str], admin_tokens: Sequence[str], erase_tokens: Sequence[str] = ()
+    ) -> None:
         self._write_keys = _encoded(write_keys)
         self._admin_tokens = _encoded(admin_tokens)
+        self._erase_tokens = _encoded(list(erase_tokens))
 
     @property
     def first_write_key(self) -> str:
@@ -73,3 +77,21 @@ class KeyCheck:
                 raise ApiError.for_code(grpc.StatusCode.PERMISSION_DENIED, "unknown admin token")
             return ""
         return self.writer(request)
+
+    def admin(self, request: Request) -> None:
+        """An admin read: ``Authorization: Bearer`` with an admin token (write keys never do)."""
+        _bearer(request, self._admin_tokens, "admin token")
+
+    def eraser(self, request: Request) -> None:
+        """An erasure: ``Authorization: Bearer`` with an erase token (admin tokens are read-only)."""
+        _bearer(request, self._erase_tokens, "erase token")
+
+
+def _bearer(request: Request, known: list[bytes], what: str) -> None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError.for_code(
+            grpc.StatusCode.UNAUTHENTICATED, f"{what} required: Authorization: Bearer <token>"
+        )
+    if not known or not _matches(token.strip(), known):
+        raise ApiError.for_code(grpc.StatusCode.PERMISSION_DENIED, f"unknown {what}")

@@ -37,6 +37,7 @@ _ERROR_RESPONSES: dict[str, tuple[str, str, bool]] = {
     "401": ("Unauthenticated", "No write key (or admin token) was sent.", False),
     "403": ("PermissionDenied", "The write key or admin token is not known.", False),
     "413": ("PayloadTooLarge", "The body (after gzip decoding) is larger than the limit.", False),
+    "404": ("NotFound", "Nothing is stored for this session.", False),
     "415": ("UnsupportedEncoding", "Content-Encoding other than gzip.", False),
     "429": ("RateLimited", "Too many requests from this client; retry after Retry-After seconds.", True),
     "501": ("Unimplemented", "Ingest does not implement this call yet.", False),
@@ -253,6 +254,7 @@ _SESSION_ID_PARAMETER: Schema = {
     "schema": {"type": "string"},
 }
 _WRITE: list[Schema] = [{"writeKey": []}, {"writeKeyQuery": []}]
+_SESSION_PATH: Schema = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> Schema:
@@ -422,6 +424,34 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                     },
                 }
             },
+            "/api/admin/sessions/{session_id}/export": {
+                "get": {
+                    "operationId": "exportSession",
+                    "summary": "Everything stored for a session, as one JSON document (access requests).",
+                    "security": [{"adminToken": []}],
+                    "parameters": [_SESSION_PATH],
+                    "responses": {
+                        "200": _ok(
+                            {"type": "object"}, "session, interactions, snapshots, metrics as stored."
+                        ),
+                        **_error_responses("401", "403", "404", "503"),
+                    },
+                }
+            },
+            "/api/admin/sessions/{session_id}": {
+                "delete": {
+                    "operationId": "eraseSession",
+                    "summary": "Erase a session everywhere; its tombstone then drops late events.",
+                    "security": [{"eraseToken": []}],
+                    "parameters": [_SESSION_PATH],
+                    "responses": {
+                        "200": _ok(
+                            {"type": "object"}, "What was removed, and until when the tombstone holds."
+                        ),
+                        **_error_responses("400", "401", "403", "503"),
+                    },
+                }
+            },
             "/demo": {
                 "get": {
                     "operationId": "demoConfigurator",
@@ -443,6 +473,11 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                 "writeKey": {"type": "apiKey", "in": "header", "name": "X-Write-Key"},
                 "writeKeyQuery": {"type": "apiKey", "in": "query", "name": "key"},
                 "adminToken": {"type": "http", "scheme": "bearer"},
+                "eraseToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A CONFIGTRAIL_ERASE_TOKENS token.",
+                },
             },
         },
     }

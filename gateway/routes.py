@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from configtrail.errors import FieldViolation
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.sync.v1 import sync_pb2_grpc
 from gateway import convert, pages
 from gateway.auth import KeyCheck
 from gateway.body import read_json
@@ -53,6 +54,9 @@ class Gateway:
 
     channel: grpc.aio.Channel
     ingest: ingest_pb2_grpc.IngestAsyncStub
+    #: Sync, for the admin's erasure and export (a channel of its own)
+    sync_channel: grpc.aio.Channel
+    sync: sync_pb2_grpc.SyncAsyncStub
     health_check: HealthCheck
     coalescer: Coalescer
     limiter: RateLimiter

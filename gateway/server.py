@@ -30,7 +30,9 @@ from starlette.responses import Response
 from configtrail import streams
 from configtrail.grpcserver import GRPC_OPTIONS, wait_for_shutdown_signal
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.sync.v1 import sync_pb2_grpc
 from configtrail.telemetry import HTTP_LATENCY_METRIC, LatencyRecorder, MetricsFlusher
+from gateway.admin import ADMIN_ROUTES
 from gateway.auth import KeyCheck
 from gateway.coalesce import Coalescer
 from gateway.errors import ApiError
@@ -66,6 +68,7 @@ async def open_gateway(
 ) -> Gateway:
     """Create the Ingest channel, coalescer and rate limiter; must run inside the serving event loop."""
     channel = grpc.aio.insecure_channel(settings.ingest_address, options=GRPC_OPTIONS)
+    sync_channel = grpc.aio.insecure_channel(settings.sync_address, options=GRPC_OPTIONS)
     ingest: ingest_pb2_grpc.IngestAsyncStub = ingest_pb2_grpc.IngestStub(channel)
     timeout = settings.ingest_timeout_seconds
 
@@ -128,6 +131,8 @@ async def open_gateway(
     return Gateway(
         channel=channel,
         ingest=ingest,
+        sync_channel=sync_channel,
+        sync=sync_pb2_grpc.SyncStub(sync_channel),
         health_check=health_check(channel),
         coalescer=coalescer,
         limiter=limiter,
@@ -148,6 +153,7 @@ async def close_gateway(gateway: Gateway, grace: float) -> None:
     await gateway.coalescer.close()
     await gateway.limiter.close()
     await gateway.channel.close(grace)
+    await gateway.sync_channel.close(grace)
     if gateway.limiter.client is not None:
         await gateway.limiter.client.aclose()
 
@@ -169,6 +175,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
     keys = KeyCheck(
         split_list(settings.write_keys.get_secret_value()),
         split_list(settings.admin_tokens.get_secret_value()),
+        split_list(settings.erase_tokens.get_secret_value()),
     )
     hasher = ClientHasher(_client_address_secret(settings))
 
@@ -204,7 +211,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             )
         )
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *ADMIN_ROUTES],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

@@ -6,7 +6,6 @@ from pydantic import Field, SecretStr
 
 from configtrail.settings import (
     DEFAULT_GATEWAY_PORT,
-    DEFAULT_INGEST_PORT,
     CommonSettings,
 )
 
@@ -20,7 +19,6 @@ class GatewaySettings(CommonSettings):
     """Gateway: HTTP for browsers, translated into gRPC calls."""
 
     gateway_port: int = Field(default=DEFAULT_GATEWAY_PORT, ge=0, le=65535, description="Gateway HTTP port.")
-    ingest_address: str = Field(default=f"127.0.0.1:{DEFAULT_INGEST_PORT}", description="Ingest gRPC target.")
     write_keys: SecretStr = Field(
         default=SecretStr(""), description="Comma-separated ingestion keys (X-Write-Key)."
     )
