@@ -1,0 +1,53 @@
+"""Every gRPC server offers health and reflection, so grpcurl and ghz work without proto files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from configtrail.grpcserver import RunningServer
+
+
+async def _services(port: int) -> set[str]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # typed for the sync channel only
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        names: set[str] = set()
+        async for reply in stub.ServerReflectionInfo(iter([request])):
+            names |= {service.name for service in reply.list_services_response.service}
+        return names
+
+
+async def _health(port: int, service: str) -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        reply: health_pb2.HealthCheckResponse = await check(health_pb2.HealthCheckRequest(service=service))
+        return int(reply.status)
+
+
+async def test_ingest_and_sync_offer_reflection_and_health(
+    ingest_server: RunningServer, sync_server: RunningServer
+) -> None:
+    for running, service in (
+        (ingest_server, "configtrail.ingest.v1.Ingest"),
+        (sync_server, "configtrail.sync.v1.Sync"),
+    ):
+        names = await _services(running.port)
+        assert service in names
+        assert "grpc.health.v1.Health" in names
+        assert "grpc.reflection.v1alpha.ServerReflection" in names
+        assert await _health(running.port, service) == health_pb2.HealthCheckResponse.SERVING
+        assert await _health(running.port, "") == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_stopping_reports_not_serving_first(ingest_server: RunningServer) -> None:
+    await ingest_server.set_serving(False)
+    assert await _health(ingest_server.port, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+    await ingest_server.set_serving(True)
