@@ -13,7 +13,8 @@ from configtrail.grpcserver import RunningServer
 
 async def _services(port: int) -> set[str]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # typed for the sync channel only
+        # the stubs package types the stub for the synchronous channel only
+        stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         names: set[str] = set()
         async for reply in stub.ServerReflectionInfo(iter([request])):
