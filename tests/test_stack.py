@@ -82,6 +82,13 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
         took = await _wait_healthy(checks, within=20.0)
         assert took < 20.0
 
+        # a child that dies is restarted (with backoff) and the restart is logged
+        victim = _child(process.pid, "metrics")
+        victim.kill()
+        victim.wait(10)
+        await _wait_healthy({"metrics": checks["metrics"]}, within=20.0)
+        assert _child(process.pid, "metrics").pid != victim.pid
+
         session_id = f"up-{uuid.uuid4().hex}"
         event_id = str(uuid.uuid4())
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['ingest']}") as channel:
@@ -114,13 +121,6 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
                 break
             assert time.monotonic() < deadline, missing
             await asyncio.sleep(0.2)
-
-        # a child that dies is restarted (with backoff) and the restart is logged
-        victim = _child(process.pid, "metrics")
-        victim.kill()
-        victim.wait(10)
-        await _wait_healthy({"metrics": checks["metrics"]}, within=20.0)
-        assert _child(process.pid, "metrics").pid != victim.pid
 
         # stop right after the acknowledgement: `up` must sync it before it exits
         process.send_signal(signal.SIGTERM)
