@@ -20,6 +20,8 @@ import warnings
 from pathlib import Path
 from typing import IO
 
+from configtrail import runas
+
 logger = logging.getLogger(__name__)
 
 #: System user the embedded PostgreSQL runs as when configtrail runs as root (postgres refuses root).
@@ -179,41 +181,45 @@ class EmbeddedPostgres(_Server):
         if not (self.data_dir / "PG_VERSION").exists():
             logger.info("initialising PostgreSQL data in %s", self.data_dir)
             subprocess.run(
-                [
-                    str(self.bin / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "--auth=trust",
-                    "-U",
-                    "postgres",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                ],
+                runas.command(
+                    self._user,
+                    [
+                        str(self.bin / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "--auth=trust",
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ],
+                ),
                 check=True,
                 capture_output=True,
-                user=self._user,
             )
         self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
-            [
-                str(self.bin / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "unix_socket_directories=",
-                "-c",
-                "max_connections=200",
-                "-c",
-                "fsync=on",
-            ],
+            runas.command(
+                self._user,
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "unix_socket_directories=",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "fsync=on",
+                ],
+            ),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-            user=self._user,
             start_new_session=True,
         )
         _wait_port("127.0.0.1", self.port, timeout, self.process, self.log)
