@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_INGEST_PORT = 50051
@@ -181,6 +181,30 @@ class MetricsSettings(CommonSettings):
         le=65535,
         description="Metrics' Prometheus /metrics (0: off).",
     )
+    performance_excellent_below_ms: float = Field(
+        default=50.0, gt=0, description="Performance rating: a p95 below this many ms is EXCELLENT."
+    )
+    performance_good_below_ms: float = Field(
+        default=100.0, gt=0, description="Performance rating: a p95 below this many ms is GOOD."
+    )
+    performance_fair_below_ms: float = Field(
+        default=200.0,
+        gt=0,
+        description="Performance rating: a p95 below this many ms is FAIR; else POOR.",
+    )
+
+    @model_validator(mode="after")
+    def _ratings_ascend(self) -> MetricsSettings:
+        if (
+            not self.performance_excellent_below_ms
+            <= self.performance_good_below_ms
+            <= self.performance_fair_below_ms
+        ):
+            raise ValueError(
+                "CONFIGTRAIL_PERFORMANCE_EXCELLENT_BELOW_MS <= CONFIGTRAIL_PERFORMANCE_GOOD_BELOW_MS"
+                " <= CONFIGTRAIL_PERFORMANCE_FAIR_BELOW_MS must hold"
+            )
+        return self
 
 
 class UpSettings(CommonSettings):

@@ -23,19 +23,99 @@ _sym_db = _symbol_database.Default()
 
 
 from configtrail.common.v1 import events_pb2 as configtrail_dot_common_dot_v1_dot_events__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$configtrail/metrics/v1/metrics.proto\x12\x16\x63onfigtrail.metrics.v1\x1a\"configtrail/common/v1/events.proto\"Q\n\x14RecordMetricsRequest\x12\x39\n\x07metrics\x18\x01 \x03(\x0b\x32(.configtrail.common.v1.PerformanceMetric\")\n\x15RecordMetricsResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x05\x32w\n\x07Metrics\x12l\n\rRecordMetrics\x12,.configtrail.metrics.v1.RecordMetricsRequest\x1a-.configtrail.metrics.v1.RecordMetricsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$configtrail/metrics/v1/metrics.proto\x12\x16\x63onfigtrail.metrics.v1\x1a\"configtrail/common/v1/events.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x14RecordMetricsRequest\x12\x39\n\x07metrics\x18\x01 \x03(\x0b\x32(.configtrail.common.v1.PerformanceMetric\")\n\x15RecordMetricsResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x05\"U\n\x0cPriceAverage\x12\x33\n\raverage_price\x18\x01 \x01(\x0b\x32\x1c.configtrail.common.v1.Money\x12\x10\n\x08sessions\x18\x02 \x01(\x03\"7\n\rCategoryCount\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x14\n\x0cinteractions\x18\x02 \x01(\x03\"C\n\x0b\x44\x65viceShare\x12\x13\n\x0b\x64\x65vice_type\x18\x01 \x01(\t\x12\x10\n\x08sessions\x18\x02 \x01(\x03\x12\r\n\x05share\x18\x03 \x01(\x01\"\x94\x04\n\x0eSessionSummary\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x01\x12\x19\n\x11interaction_count\x18\t \x01(\x03\x12\x16\n\x0esnapshot_count\x18\n \x01(\x03\x12\x15\n\rlast_category\x18\x0b \x01(\t\x12\x17\n\x0flast_element_id\x18\x0c \x01(\t\x12\x32\n\x0clatest_price\x18\r \x01(\x0b\x32\x1c.configtrail.common.v1.Money\x12\"\n\x15\x63ompletion_percentage\x18\x0e \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0clanding_page\x18\x0f \x01(\t\x12\x10\n\x08referrer\x18\x10 \x01(\t\x12\x0e\n\x06locale\x18\x11 \x01(\tB\x18\n\x16_completion_percentage\"w\n\x0fOverviewRequest\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\"\xad\x04\n\x10OverviewResponse\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x10\n\x08sessions\x18\x03 \x01(\x03\x12\x12\n\nactive_now\x18\x04 \x01(\x03\x12\x14\n\x0cinteractions\x18\x05 \x01(\x03\x12(\n average_session_duration_seconds\x18\x06 \x01(\x01\x12 \n\x18interactions_per_session\x18\x07 \x01(\x01\x12\x1a\n\x12\x63ompleted_sessions\x18\x08 \x01(\x03\x12\x17\n\x0f\x63ompletion_rate\x18\t \x01(\x01\x12\x1e\n\x16order_attempt_sessions\x18\n \x01(\x03\x12\x1d\n\x15order_conversion_rate\x18\x0b \x01(\x01\x12\x42\n\x14\x61verage_final_prices\x18\x0c \x03(\x0b\x32$.configtrail.metrics.v1.PriceAverage\x12\x34\n\x07\x64\x65vices\x18\r \x03(\x0b\x32#.configtrail.metrics.v1.DeviceShare\x12=\n\x0etop_categories\x18\x0e \x03(\x0b\x32%.configtrail.metrics.v1.CategoryCount\"+\n\x15SessionJourneyRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xc3\x01\n\x12JourneyInteraction\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x19\n\x11\x63ustom_event_type\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x12\n\nelement_id\x18\x05 \x01(\t\x12\x17\n\x0fselection_value\x18\x06 \x01(\t\x12\x16\n\x0eprevious_value\x18\x07 \x01(\t\x12\x15\n\rtime_spent_ms\x18\x08 \x01(\x03\"\x86\x01\n\x0fJourneySnapshot\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x0f\n\x07trigger\x18\x02 \x01(\t\x12\x1d\n\x15\x63ompletion_percentage\x18\x03 \x01(\x01\x12.\n\rconfiguration\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xa2\x02\n\x0bJourneyStep\x12\r\n\x05index\x18\x01 \x01(\x05\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16seconds_since_previous\x18\x03 \x01(\x01\x12+\n\x05price\x18\x04 \x01(\x0b\x32\x1c.configtrail.common.v1.Money\x12\x41\n\x0binteraction\x18\x05 \x01(\x0b\x32*.configtrail.metrics.v1.JourneyInteractionH\x00\x12;\n\x08snapshot\x18\x06 \x01(\x0b\x32\'.configtrail.metrics.v1.JourneySnapshotH\x00\x42\x06\n\x04step\"\x98\x01\n\x16SessionJourneyResponse\x12\x37\n\x07session\x18\x01 \x01(\x0b\x32&.configtrail.metrics.v1.SessionSummary\x12\x32\n\x05steps\x18\x02 \x03(\x0b\x32#.configtrail.metrics.v1.JourneyStep\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"\x8b\x03\n\x13ListSessionsRequest\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x1c\n\x0fmin_price_minor\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1c\n\x0fmax_price_minor\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12\x1b\n\x0emin_completion\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0emax_completion\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\tB\x12\n\x10_min_price_minorB\x12\n\x10_max_price_minorB\x11\n\x0f_min_completionB\x11\n\x0f_max_completion\"i\n\x14ListSessionsResponse\x12\x38\n\x08sessions\x18\x01 \x03(\x0b\x32&.configtrail.metrics.v1.SessionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x01\n\x1cPopularConfigurationsRequest\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"1\n\x0bOptionCount\x12\x0e\n\x06option\x18\x01 \x01(\t\x12\x12\n\nselections\x18\x02 \x01(\x03\"p\n\x12\x43\x61tegorySelections\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x12\n\nselections\x18\x02 \x01(\x03\x12\x34\n\x07options\x18\x03 \x03(\x0b\x32#.configtrail.metrics.v1.OptionCount\"\x8b\x01\n\x12\x43onfigurationCount\x12.\n\rconfiguration\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08sessions\x18\x02 \x01(\x03\x12\x33\n\raverage_price\x18\x03 \x01(\x0b\x32\x1c.configtrail.common.v1.Money\"w\n\x0bOptionPrice\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x0e\n\x06option\x18\x02 \x01(\t\x12\x11\n\tsnapshots\x18\x03 \x01(\x03\x12\x33\n\raverage_price\x18\x04 \x01(\x0b\x32\x1c.configtrail.common.v1.Money\"\xc5\x02\n\x1dPopularConfigurationsResponse\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12>\n\nselections\x18\x03 \x03(\x0b\x32*.configtrail.metrics.v1.CategorySelections\x12\x42\n\x0e\x63onfigurations\x18\x04 \x03(\x0b\x32*.configtrail.metrics.v1.ConfigurationCount\x12:\n\roption_prices\x18\x05 \x03(\x0b\x32#.configtrail.metrics.v1.OptionPrice\"L\n\nFunnelStep\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x18\n\x10snapshot_trigger\x18\x03 \x01(\t\"\xd3\x01\n\rFunnelRequest\x12\x31\n\x05steps\x18\x01 \x03(\x0b\x32\".configtrail.metrics.v1.FunnelStep\x12\x16\n\x0ewindow_seconds\x18\x02 \x01(\x01\x12\x33\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x11\n\tbreakdown\x18\x05 \x01(\t\"\xcc\x01\n\x10\x46unnelStepResult\x12\x30\n\x04step\x18\x01 \x01(\x0b\x32\".configtrail.metrics.v1.FunnelStep\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x1d\n\x15\x63onversion_from_start\x18\x03 \x01(\x01\x12 \n\x18\x63onversion_from_previous\x18\x04 \x01(\x01\x12\x10\n\x08\x64rop_off\x18\x05 \x01(\x03\x12$\n\x1cmedian_seconds_from_previous\x18\x06 \x01(\x01\"q\n\x0f\x46unnelBreakdown\x12\x13\n\x0b\x64\x65vice_type\x18\x01 \x01(\t\x12\x10\n\x08sessions\x18\x02 \x01(\x03\x12\x37\n\x05steps\x18\x03 \x03(\x0b\x32(.configtrail.metrics.v1.FunnelStepResult\"\x95\x02\n\x0e\x46unnelResponse\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x10\n\x08sessions\x18\x03 \x01(\x03\x12\x37\n\x05steps\x18\x04 \x03(\x0b\x32(.configtrail.metrics.v1.FunnelStepResult\x12:\n\tbreakdown\x18\x05 \x03(\x0b\x32\'.configtrail.metrics.v1.FunnelBreakdown\x12\x16\n\x0ewindow_seconds\x18\x06 \x01(\x01\"\x90\x01\n\x15PriceEvolutionRequest\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x11\n\tmax_steps\x18\x03 \x01(\x05\"\xa6\x01\n\tPriceStep\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x10\n\x08sessions\x18\x03 \x01(\x03\x12\x33\n\raverage_price\x18\x04 \x01(\x0b\x32\x1c.configtrail.common.v1.Money\x12\x32\n\x0cmedian_price\x18\x05 \x01(\x0b\x32\x1c.configtrail.common.v1.Money\"\xb0\x01\n\x16PriceEvolutionResponse\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x30\n\x05steps\x18\x03 \x03(\x0b\x32!.configtrail.metrics.v1.PriceStep\"z\n\x12\x41\x62\x61ndonmentRequest\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\"7\n\x11LastCategoryCount\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x10\n\x08sessions\x18\x02 \x01(\x03\"8\n\x10LastElementCount\x12\x12\n\nelement_id\x18\x01 \x01(\t\x12\x10\n\x08sessions\x18\x02 \x01(\x03\"N\n\x10\x43ompletionBucket\x12\x14\n\x0c\x66rom_percent\x18\x01 \x01(\x01\x12\x12\n\nto_percent\x18\x02 \x01(\x01\x12\x10\n\x08sessions\x18\x03 \x01(\x03\"\xed\x02\n\x13\x41\x62\x61ndonmentResponse\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12\x10\n\x08sessions\x18\x03 \x01(\x03\x12\x43\n\x10\x62y_last_category\x18\x04 \x03(\x0b\x32).configtrail.metrics.v1.LastCategoryCount\x12\x41\n\x0f\x62y_last_element\x18\x05 \x03(\x0b\x32(.configtrail.metrics.v1.LastElementCount\x12<\n\ncompletion\x18\x06 \x03(\x0b\x32(.configtrail.metrics.v1.CompletionBucket\x12\x18\n\x10without_snapshot\x18\x07 \x01(\x03\"]\n\x1cGetPerformanceSummaryRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x01\x12\x13\n\x0bmetric_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\"r\n\x17WatchPerformanceRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x01\x12\x13\n\x0bmetric_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x18\n\x10interval_seconds\x18\x04 \x01(\x01\"\\\n\x10RatingThresholds\x12\x1a\n\x12\x65xcellent_below_ms\x18\x01 \x01(\x01\x12\x15\n\rgood_below_ms\x18\x02 \x01(\x01\x12\x15\n\rfair_below_ms\x18\x03 \x01(\x01\"\xdd\x01\n\x13\x45ndpointPerformance\x12\x13\n\x0bmetric_name\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0e\n\x06p50_ms\x18\x04 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x05 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x06 \x01(\x01\x12\x0e\n\x06max_ms\x18\x07 \x01(\x01\x12\x0f\n\x07mean_ms\x18\x08 \x01(\x01\x12.\n\x06rating\x18\t \x01(\x0e\x32\x1e.configtrail.metrics.v1.Rating\x12\x0f\n\x07samples\x18\n \x01(\x03\"\x85\x01\n\x10PerformanceAlert\x12\x13\n\x0bmetric_name\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07minutes\x18\x04 \x01(\x05\x12\x0e\n\x06p95_ms\x18\x05 \x01(\x01\"\xb2\x02\n\x12PerformanceSummary\x12\x33\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04\x66rom\x12/\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02to\x12>\n\tendpoints\x18\x03 \x03(\x0b\x32+.configtrail.metrics.v1.EndpointPerformance\x12\x38\n\x06\x61lerts\x18\x04 \x03(\x0b\x32(.configtrail.metrics.v1.PerformanceAlert\x12<\n\nthresholds\x18\x05 \x01(\x0b\x32(.configtrail.metrics.v1.RatingThresholds*i\n\x06Rating\x12\x16\n\x12RATING_UNSPECIFIED\x10\x00\x12\x14\n\x10RATING_EXCELLENT\x10\x01\x12\x0f\n\x0bRATING_GOOD\x10\x02\x12\x0f\n\x0bRATING_FAIR\x10\x03\x12\x0f\n\x0bRATING_POOR\x10\x04\x32\xd9\x08\n\x07Metrics\x12l\n\rRecordMetrics\x12,.configtrail.metrics.v1.RecordMetricsRequest\x1a-.configtrail.metrics.v1.RecordMetricsResponse\x12]\n\x08Overview\x12\'.configtrail.metrics.v1.OverviewRequest\x1a(.configtrail.metrics.v1.OverviewResponse\x12o\n\x0eSessionJourney\x12-.configtrail.metrics.v1.SessionJourneyRequest\x1a..configtrail.metrics.v1.SessionJourneyResponse\x12i\n\x0cListSessions\x12+.configtrail.metrics.v1.ListSessionsRequest\x1a,.configtrail.metrics.v1.ListSessionsResponse\x12\x84\x01\n\x15PopularConfigurations\x12\x34.configtrail.metrics.v1.PopularConfigurationsRequest\x1a\x35.configtrail.metrics.v1.PopularConfigurationsResponse\x12W\n\x06\x46unnel\x12%.configtrail.metrics.v1.FunnelRequest\x1a&.configtrail.metrics.v1.FunnelResponse\x12o\n\x0ePriceEvolution\x12-.configtrail.metrics.v1.PriceEvolutionRequest\x1a..configtrail.metrics.v1.PriceEvolutionResponse\x12\x66\n\x0b\x41\x62\x61ndonment\x12*.configtrail.metrics.v1.AbandonmentRequest\x1a+.configtrail.metrics.v1.AbandonmentResponse\x12y\n\x15GetPerformanceSummary\x12\x34.configtrail.metrics.v1.GetPerformanceSummaryRequest\x1a*.configtrail.metrics.v1.PerformanceSummary\x12q\n\x10WatchPerformance\x12/.configtrail.metrics.v1.WatchPerformanceRequest\x1a*.configtrail.metrics.v1.PerformanceSummary0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'configtrail.metrics.v1.metrics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDMETRICSREQUEST']._serialized_start=100
-  _globals['_RECORDMETRICSREQUEST']._serialized_end=181
-  _globals['_RECORDMETRICSRESPONSE']._serialized_start=183
-  _globals['_RECORDMETRICSRESPONSE']._serialized_end=224
-  _globals['_METRICS']._serialized_start=226
-  _globals['_METRICS']._serialized_end=345
+  _globals['_RATING']._serialized_start=7025
+  _globals['_RATING']._serialized_end=7130
+  _globals['_RECORDMETRICSREQUEST']._serialized_start=163
+  _globals['_RECORDMETRICSREQUEST']._serialized_end=244
+  _globals['_RECORDMETRICSRESPONSE']._serialized_start=246
+  _globals['_RECORDMETRICSRESPONSE']._serialized_end=287
+  _globals['_PRICEAVERAGE']._serialized_start=289
+  _globals['_PRICEAVERAGE']._serialized_end=374
+  _globals['_CATEGORYCOUNT']._serialized_start=376
+  _globals['_CATEGORYCOUNT']._serialized_end=431
+  _globals['_DEVICESHARE']._serialized_start=433
+  _globals['_DEVICESHARE']._serialized_end=500
+  _globals['_SESSIONSUMMARY']._serialized_start=503
+  _globals['_SESSIONSUMMARY']._serialized_end=1035
+  _globals['_OVERVIEWREQUEST']._serialized_start=1037
+  _globals['_OVERVIEWREQUEST']._serialized_end=1156
+  _globals['_OVERVIEWRESPONSE']._serialized_start=1159
+  _globals['_OVERVIEWRESPONSE']._serialized_end=1716
+  _globals['_SESSIONJOURNEYREQUEST']._serialized_start=1718
+  _globals['_SESSIONJOURNEYREQUEST']._serialized_end=1761
+  _globals['_JOURNEYINTERACTION']._serialized_start=1764
+  _globals['_JOURNEYINTERACTION']._serialized_end=1959
+  _globals['_JOURNEYSNAPSHOT']._serialized_start=1962
+  _globals['_JOURNEYSNAPSHOT']._serialized_end=2096
+  _globals['_JOURNEYSTEP']._serialized_start=2099
+  _globals['_JOURNEYSTEP']._serialized_end=2389
+  _globals['_SESSIONJOURNEYRESPONSE']._serialized_start=2392
+  _globals['_SESSIONJOURNEYRESPONSE']._serialized_end=2544
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=2547
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=2942
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=2944
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=3049
+  _globals['_POPULARCONFIGURATIONSREQUEST']._serialized_start=3052
+  _globals['_POPULARCONFIGURATIONSREQUEST']._serialized_end=3217
+  _globals['_OPTIONCOUNT']._serialized_start=3219
+  _globals['_OPTIONCOUNT']._serialized_end=3268
+  _globals['_CATEGORYSELECTIONS']._serialized_start=3270
+  _globals['_CATEGORYSELECTIONS']._serialized_end=3382
+  _globals['_CONFIGURATIONCOUNT']._serialized_start=3385
+  _globals['_CONFIGURATIONCOUNT']._serialized_end=3524
+  _globals['_OPTIONPRICE']._serialized_start=3526
+  _globals['_OPTIONPRICE']._serialized_end=3645
+  _globals['_POPULARCONFIGURATIONSRESPONSE']._serialized_start=3648
+  _globals['_POPULARCONFIGURATIONSRESPONSE']._serialized_end=3973
+  _globals['_FUNNELSTEP']._serialized_start=3975
+  _globals['_FUNNELSTEP']._serialized_end=4051
+  _globals['_FUNNELREQUEST']._serialized_start=4054
+  _globals['_FUNNELREQUEST']._serialized_end=4265
+  _globals['_FUNNELSTEPRESULT']._serialized_start=4268
+  _globals['_FUNNELSTEPRESULT']._serialized_end=4472
+  _globals['_FUNNELBREAKDOWN']._serialized_start=4474
+  _globals['_FUNNELBREAKDOWN']._serialized_end=4587
+  _globals['_FUNNELRESPONSE']._serialized_start=4590
+  _globals['_FUNNELRESPONSE']._serialized_end=4867
+  _globals['_PRICEEVOLUTIONREQUEST']._serialized_start=4870
+  _globals['_PRICEEVOLUTIONREQUEST']._serialized_end=5014
+  _globals['_PRICESTEP']._serialized_start=5017
+  _globals['_PRICESTEP']._serialized_end=5183
+  _globals['_PRICEEVOLUTIONRESPONSE']._serialized_start=5186
+  _globals['_PRICEEVOLUTIONRESPONSE']._serialized_end=5362
+  _globals['_ABANDONMENTREQUEST']._serialized_start=5364
+  _globals['_ABANDONMENTREQUEST']._serialized_end=5486
+  _globals['_LASTCATEGORYCOUNT']._serialized_start=5488
+  _globals['_LASTCATEGORYCOUNT']._serialized_end=5543
+  _globals['_LASTELEMENTCOUNT']._serialized_start=5545
+  _globals['_LASTELEMENTCOUNT']._serialized_end=5601
+  _globals['_COMPLETIONBUCKET']._serialized_start=5603
+  _globals['_COMPLETIONBUCKET']._serialized_end=5681
+  _globals['_ABANDONMENTRESPONSE']._serialized_start=5684
+  _globals['_ABANDONMENTRESPONSE']._serialized_end=6049
+  _globals['_GETPERFORMANCESUMMARYREQUEST']._serialized_start=6051
+  _globals['_GETPERFORMANCESUMMARYREQUEST']._serialized_end=6144
+  _globals['_WATCHPERFORMANCEREQUEST']._serialized_start=6146
+  _globals['_WATCHPERFORMANCEREQUEST']._serialized_end=6260
+  _globals['_RATINGTHRESHOLDS']._serialized_start=6262
+  _globals['_RATINGTHRESHOLDS']._serialized_end=6354
+  _globals['_ENDPOINTPERFORMANCE']._serialized_start=6357
+  _globals['_ENDPOINTPERFORMANCE']._serialized_end=6578
+  _globals['_PERFORMANCEALERT']._serialized_start=6581
+  _globals['_PERFORMANCEALERT']._serialized_end=6714
+  _globals['_PERFORMANCESUMMARY']._serialized_start=6717
+  _globals['_PERFORMANCESUMMARY']._serialized_end=7023
+  _globals['_METRICS']._serialized_start=7133
+  _globals['_METRICS']._serialized_end=8246
 # @@protoc_insertion_point(module_scope)

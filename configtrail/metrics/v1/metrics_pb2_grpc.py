@@ -39,6 +39,51 @@ class MetricsStub:
                 request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.RecordMetricsRequest.SerializeToString,
                 response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.RecordMetricsResponse.FromString,
                 _registered_method=True)
+        self.Overview = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/Overview',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.OverviewRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.OverviewResponse.FromString,
+                _registered_method=True)
+        self.SessionJourney = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/SessionJourney',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.SessionJourneyRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.SessionJourneyResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/ListSessions',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.PopularConfigurations = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/PopularConfigurations',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PopularConfigurationsRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PopularConfigurationsResponse.FromString,
+                _registered_method=True)
+        self.Funnel = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/Funnel',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.FunnelRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.FunnelResponse.FromString,
+                _registered_method=True)
+        self.PriceEvolution = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/PriceEvolution',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PriceEvolutionRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PriceEvolutionResponse.FromString,
+                _registered_method=True)
+        self.Abandonment = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/Abandonment',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.AbandonmentRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.AbandonmentResponse.FromString,
+                _registered_method=True)
+        self.GetPerformanceSummary = channel.unary_unary(
+                '/configtrail.metrics.v1.Metrics/GetPerformanceSummary',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.GetPerformanceSummaryRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PerformanceSummary.FromString,
+                _registered_method=True)
+        self.WatchPerformance = channel.unary_stream(
+                '/configtrail.metrics.v1.Metrics/WatchPerformance',
+                request_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.WatchPerformanceRequest.SerializeToString,
+                response_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PerformanceSummary.FromString,
+                _registered_method=True)
 
 
 class MetricsServicer:
@@ -51,6 +96,69 @@ class MetricsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Overview(self, request, context):
+        """Headline numbers of the sessions in a range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SessionJourney(self, request, context):
+        """One session's interactions and snapshots in time order, with the price after each step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Sessions in a range, filtered, newest first, in pages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PopularConfigurations(self, request, context):
+        """Most selected options, most common configurations and average price per option.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Funnel(self, request, context):
+        """How many sessions reach each step of an ordered sequence of events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PriceEvolution(self, request, context):
+        """Configured price by snapshot number within the sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Abandonment(self, request, context):
+        """Where sessions that ended without an order stopped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPerformanceSummary(self, request, context):
+        """Latency percentiles per metric and endpoint, efficiency ratings and active alerts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchPerformance(self, request, context):
+        """The same summary, sent again every interval until the client cancels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +166,51 @@ def add_MetricsServicer_to_server(servicer, server):
                     servicer.RecordMetrics,
                     request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.RecordMetricsRequest.FromString,
                     response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.RecordMetricsResponse.SerializeToString,
+            ),
+            'Overview': grpc.unary_unary_rpc_method_handler(
+                    servicer.Overview,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.OverviewRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.OverviewResponse.SerializeToString,
+            ),
+            'SessionJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.SessionJourney,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.SessionJourneyRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.SessionJourneyResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.ListSessionsRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'PopularConfigurations': grpc.unary_unary_rpc_method_handler(
+                    servicer.PopularConfigurations,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PopularConfigurationsRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PopularConfigurationsResponse.SerializeToString,
+            ),
+            'Funnel': grpc.unary_unary_rpc_method_handler(
+                    servicer.Funnel,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.FunnelRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.FunnelResponse.SerializeToString,
+            ),
+            'PriceEvolution': grpc.unary_unary_rpc_method_handler(
+                    servicer.PriceEvolution,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PriceEvolutionRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PriceEvolutionResponse.SerializeToString,
+            ),
+            'Abandonment': grpc.unary_unary_rpc_method_handler(
+                    servicer.Abandonment,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.AbandonmentRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.AbandonmentResponse.SerializeToString,
+            ),
+            'GetPerformanceSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPerformanceSummary,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.GetPerformanceSummaryRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PerformanceSummary.SerializeToString,
+            ),
+            'WatchPerformance': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPerformance,
+                    request_deserializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.WatchPerformanceRequest.FromString,
+                    response_serializer=configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PerformanceSummary.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +240,249 @@ class Metrics:
             '/configtrail.metrics.v1.Metrics/RecordMetrics',
             configtrail_dot_metrics_dot_v1_dot_metrics__pb2.RecordMetricsRequest.SerializeToString,
             configtrail_dot_metrics_dot_v1_dot_metrics__pb2.RecordMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Overview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/Overview',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.OverviewRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.OverviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SessionJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/SessionJourney',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.SessionJourneyRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.SessionJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/ListSessions',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.ListSessionsRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PopularConfigurations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/PopularConfigurations',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PopularConfigurationsRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PopularConfigurationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Funnel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/Funnel',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.FunnelRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.FunnelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PriceEvolution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/PriceEvolution',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PriceEvolutionRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PriceEvolutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Abandonment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/Abandonment',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.AbandonmentRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.AbandonmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPerformanceSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/GetPerformanceSummary',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.GetPerformanceSummaryRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PerformanceSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPerformance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/configtrail.metrics.v1.Metrics/WatchPerformance',
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.WatchPerformanceRequest.SerializeToString,
+            configtrail_dot_metrics_dot_v1_dot_metrics__pb2.PerformanceSummary.FromString,
             options,
             channel_credentials,
             insecure,

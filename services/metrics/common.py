@@ -1,0 +1,119 @@
+"""What the analytics queries share: request time ranges, the read-only query transaction, conversions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import asyncpg
+import grpc
+import orjson
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from configtrail.common.v1 import events_pb2
+from configtrail.db import Connection
+from configtrail.errors import ConfigtrailError, FieldViolation, ValidationError
+from configtrail.metrics.v1 import metrics_pb2
+
+#: Range of a request that leaves ``from_time`` unset: this long before ``to_time``.
+DEFAULT_RANGE = timedelta(days=30)
+
+#: Memory per sort or hash of one analytics query: enough to keep a few hundred thousand rows in memory.
+WORK_MEM = "64MB"
+
+#: Requests that carry a [from_time, to_time) range.
+RangeRequest = (
+    metrics_pb2.OverviewRequest
+    | metrics_pb2.ListSessionsRequest
+    | metrics_pb2.PopularConfigurationsRequest
+    | metrics_pb2.FunnelRequest
+    | metrics_pb2.PriceEvolutionRequest
+    | metrics_pb2.AbandonmentRequest
+)
+
+
+class NotFound(ConfigtrailError):
+    """The thing asked for does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """[start, end), both aware datetimes."""
+
+    start: datetime
+    end: datetime
+
+    def stamp(self, message: Any) -> None:
+        """Echo the range into an answer's ``from_time`` and ``to_time``."""
+        message.from_time.CopyFrom(timestamp(self.start))
+        message.to_time.CopyFrom(timestamp(self.end))
+
+
+def _time(ts: timestamp_pb2.Timestamp, name: str) -> datetime:
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError([FieldViolation(name, "not a valid timestamp")]) from exc
+
+
+def time_range(request: RangeRequest, now: datetime) -> TimeRange:
+    """The request's range with the defaults filled in: to now, from 30 days before ``to``."""
+    end = _time(request.to_time, "to_time") if request.HasField("to_time") else now
+    start = _time(request.from_time, "from_time") if request.HasField("from_time") else end - DEFAULT_RANGE
+    if start > end:
+        raise ValidationError([FieldViolation("from_time", "must not be after to_time")])
+    return TimeRange(start, end)
+
+
+def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(when)
+    return ts
+
+
+def rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def minor_units(value: Decimal | float | int | None) -> int:
+    """Money to whole minor units, halves away from zero (as Postgres rounds numerics)."""
+    if value is None:
+        return 0
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def money(amount_minor: int, currency: str) -> events_pb2.Money:
+    return events_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def struct(raw_json: str | None) -> struct_pb2.Struct:
+    """A JSON object from Postgres (asyncpg hands jsonb over as text) as a Struct."""
+    result = struct_pb2.Struct()
+    if raw_json is not None:
+        value = orjson.loads(raw_json)
+        if isinstance(value, dict):
+            result.update(value)
+    return result
+
+
+@asynccontextmanager
+async def read_only(pool: asyncpg.Pool, *, hash_joins: bool = False) -> AsyncIterator[Connection]:
+    """A connection in a read-only snapshot transaction, tuned for analytics.
+
+    Plans are made for each call's values (``force_custom_plan``): a time range of an hour and one of a
+    year want different plans, and a cached generic plan would serve one of them badly. ``hash_joins``
+    turns nested loops off for queries that chain aggregated CTEs, whose row estimates collapse to a
+    handful and would otherwise pick a nested loop over tens of thousands of rows.
+    """
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        settings = f"SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '{WORK_MEM}'"
+        if hash_joins:
+            settings += "; SET LOCAL enable_nestloop = off"
+        await conn.execute(settings)
+        yield conn
