@@ -200,8 +200,26 @@ async def test_retention_removes_only_what_is_older_than_the_limit(
         now + timedelta(days=1),
     )
 
+    await pg_pool.execute(
+        """INSERT INTO interaction_rollup_hourly (bucket, event_type, category, selection_value, interactions)
+           VALUES ($1, 'click', '', '', 7)""",
+        ancient,
+    )
+    hourly_before = await pg_pool.fetch(
+        "SELECT bucket, interactions FROM interaction_rollup_hourly WHERE bucket > $1 ORDER BY bucket",
+        ancient,
+    )
+    assert [r["interactions"] for r in hourly_before] == [1, 2]
+
     report = await apply_retention(pg_pool, raw_days=395, rollup_days=1095, now=now, batch_rows=1)
     assert (report.interactions, report.snapshots, report.sessions, report.tombstones) == (1, 1, 1, 1)
+    assert report.rollup_hours == 1
+    hourly_after = await pg_pool.fetch(
+        "SELECT bucket, interactions FROM interaction_rollup_hourly ORDER BY bucket"
+    )
+    assert hourly_after == hourly_before, (
+        "hourly rollups outlive raw retention, and expire after rollup retention"
+    )
     remaining = {r["received_at"] for r in await pg_pool.fetch("SELECT received_at FROM interaction_events")}
     assert remaining == {recent}
     assert await pg_pool.fetchval("SELECT count(*) FROM configuration_snapshots") == 1

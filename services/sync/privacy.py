@@ -184,6 +184,7 @@ class RetentionReport:
     dead_letters: int
     sessions: int
     tombstones: int
+    rollup_hours: int
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -201,7 +202,7 @@ async def apply_retention(
 
     Each statement deletes at most ``batch_rows`` rows in its own transaction: never one giant
     transaction. Raw rows are deleted without touching the hourly analytics rollups, which are kept
-    for as long as their sessions.
+    for ``rollup_days`` like the sessions.
     """
     moment = now or datetime.now(UTC)
     raw_cutoff = moment - timedelta(days=raw_days)
@@ -237,7 +238,24 @@ async def apply_retention(
         tombstones=await _delete_batched(
             pool, "erased_sessions", "session_id", "expires_at < $1", moment, batch_rows
         ),
+        rollup_hours=await _delete_rollup_hours(pool, session_cutoff, batch_rows),
     )
+
+
+async def _delete_rollup_hours(pool: asyncpg.Pool, cutoff: datetime, batch_rows: int) -> int:
+    """Hourly analytics rollups older than the rollup retention, in batches like the raw rows."""
+    total = 0
+    for table in ("interaction_rollup_hourly", "snapshot_option_rollup_hourly"):
+        statement = (
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+            f"SELECT ctid FROM {table} WHERE bucket < $1 LIMIT {int(batch_rows)}))"
+        )
+        while True:
+            deleted = _count(await pool.execute(statement, cutoff))
+            total += deleted
+            if deleted < batch_rows:
+                break
+    return total
 
 
 async def _delete_batched(
