@@ -41,13 +41,15 @@ protoset: install
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --include_imports \
 		--descriptor_set_out=loadtest/configtrail.protoset $(PROTOS)
 
-## run the benchmarks and write bench/report.md and bench/report.json
+## run the benchmarks, write bench/report.md and bench/report.json, and copy the summary into the README
 bench: install protoset
 	$(BIN)/python -m bench
+	$(BIN)/python tools/bench_summary.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-## rewrite the README's configuration table from the settings classes
+## rewrite the README's configuration table (from the settings) and benchmark summary (from bench/report.md)
 readme: install
 	$(BIN)/python tools/settings_table.py
+	$(BIN)/python tools/bench_summary.py

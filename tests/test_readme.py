@@ -37,3 +37,11 @@ def test_every_make_target_named_in_the_readme_exists() -> None:
     named = set(re.findall(r"`make ([a-z-]+)`", README))
     assert named, "the README names no make target"
     assert named <= targets, named - targets
+
+
+def test_benchmark_summary_is_the_last_report() -> None:
+    check = subprocess.run(
+        [sys.executable, "tools/bench_summary.py", "--check"], cwd=REPO, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    assert "`make bench`" in README.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
