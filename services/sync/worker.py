@@ -27,7 +27,7 @@ from configtrail import constants, streams
 from configtrail.db import Connection
 from configtrail.settings import SyncSettings
 from services.sync.privacy import RetentionReport, apply_retention
-from services.sync.writer import Batch, WriteResult, write_batch
+from services.sync.writer import Batch, PreparedBatch, WriteResult, prepare, write_batch
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,9 @@ class SyncWorker:
                     if not entries:
                         entries = await self._claim_abandoned()
                     if entries:
-                        await batches.put((entries, decode_entries(entries)))
+                        batch, poison = decode_entries(entries)
+                        # the Python half of the write, done while the previous batch is in Postgres
+                        await batches.put((entries, (prepare(batch), poison)))
                     await self._maybe_trim()
                     await self._heartbeat()
                     if self.stats.state.startswith("redis"):
@@ -399,7 +401,7 @@ class SyncWorker:
             await pipe.execute()
 
     async def _retry_alone(
-        self, conn: Connection, entry: Entry, batch: Batch, error: asyncpg.PostgresError
+        self, conn: Connection, entry: Entry, batch: Batch | PreparedBatch, error: asyncpg.PostgresError
     ) -> int:
         """Try an entry that fails on its own up to ``sync_max_deliveries`` times, then dead-letter it."""
         attempts = 1
@@ -506,10 +508,10 @@ async def mark_abandoned(pool: asyncpg.Pool, idle_seconds: int) -> int:
     return int(status.split()[-1])
 
 
-Decoded = tuple[Batch, list[tuple[Entry, str]]]
+Decoded = tuple[Batch | PreparedBatch, list[tuple[Entry, str]]]
 
 
-def decode_entries(entries: list[Entry]) -> Decoded:
+def decode_entries(entries: list[Entry]) -> tuple[Batch, list[tuple[Entry, str]]]:
     """The records of the entries, and the entries that do not decode (poison) with the reason."""
     batch = Batch()
     poison: list[tuple[Entry, str]] = []
