@@ -48,9 +48,13 @@ class Settings:
     http_connections: int = 64
     http_threads: int = 2
     http_batch_events: int = 50
+    #: analytics: demo sessions of the dataset (the issue's 100,000; ``--analytics-sessions``), timed
+    #: calls per query (median of 5, warm)
+    analytics_sessions: int = 100_000
+    analytics_repetitions: int = 5
 
     @classmethod
-    def create(cls, quick: bool) -> Settings:
+    def create(cls, quick: bool, analytics_sessions: int | None = None) -> Settings:
         if quick:
             return cls(
                 quick=True,
@@ -60,6 +64,8 @@ class Settings:
                 sync_events=30_000,
                 sync_sessions=2_000,
                 lag_seconds=4.0,
+                analytics_sessions=analytics_sessions or 10_000,
+                analytics_repetitions=1,
             )
         return cls(
             quick=False,
@@ -69,6 +75,7 @@ class Settings:
             sync_events=300_000,
             sync_sessions=2_000,
             lag_seconds=12.0,
+            analytics_sessions=analytics_sessions or 100_000,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -133,6 +140,19 @@ class Bench:
             CONFIGTRAIL_SYNC_PORT=str(port), CONFIGTRAIL_SYNC_WORKER_NAME="bench-sync", **overrides
         )
         child = self.children.start_python("sync", "configtrail", "serve", "sync", env=env)
+        await wait_grpc(child, port, timeout=60)
+        return child, port
+
+    async def start_metrics(self, **overrides: str) -> tuple[Child, int]:
+        """``configtrail serve metrics`` with its defaults; overrides may name another database."""
+        port = free_port()
+        child = self.children.start_python(
+            "metrics",
+            "configtrail",
+            "serve",
+            "metrics",
+            env=self.env(CONFIGTRAIL_METRICS_PORT=str(port), **overrides),
+        )
         await wait_grpc(child, port, timeout=60)
         return child, port
 

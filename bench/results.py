@@ -219,6 +219,8 @@ class Report:
     def markdown(self) -> str:
         m = self.machine
         runs = "1 run per figure (--quick)" if self.quick else "median of 3 runs per figure"
+        if not self.quick and any(area.key == "analytics" for area in self.areas):
+            runs += f" ({self.settings.get('analytics_repetitions', 5)} for the analytics queries)"
         lines = [
             "# configtrail benchmark report",
             "",
@@ -284,7 +286,9 @@ class Report:
                     lines.append("")
                     for index, detail in enumerate(figure.details, 1):
                         text = ", ".join(f"{k}={_detail(v)}" for k, v in detail.items())
-                        lines.append(f"- run {index}: {text}")
+                        # one detail for several runs describes them all (the analytics queries)
+                        label = "all runs" if len(figure.details) == 1 < len(figure.runs) else f"run {index}"
+                        lines.append(f"- {label}: {text}")
                     lines.append("")
                 lines += ["</details>", ""]
         lines += [

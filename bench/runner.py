@@ -1,8 +1,9 @@
 """``python -m bench``: start the servers, run the selected areas, write bench/report.md and report.json.
 
 Areas: ``unary`` (TrackInteraction), ``batch`` (TrackBatch), ``stream`` (StreamEvents), ``sync``
-(throughput and end-to-end lag), ``gateway`` (HTTP); ``ingest`` stands for the first three. ``--only
-ingest,sync`` runs a subset; ``--quick`` runs each figure once with short durations, as a smoke test.
+(throughput and end-to-end lag), ``gateway`` (HTTP), ``analytics`` (Metrics queries on demo data);
+``ingest`` stands for the first three. ``--only ingest,sync`` runs a subset; ``--quick`` runs each
+figure once with short durations, as a smoke test.
 A failing area is reported as failed and the others still run.
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import gateway, ingest, sync
+from bench import analytics, gateway, ingest, sync
 from bench.context import Bench, Settings
 from bench.infra import Infra, reset_streams
 from bench.procs import Children, CpuMeter
@@ -35,6 +36,7 @@ AREAS = {
     "stream": "Ingest: StreamEvents",
     "sync": "Sync: stream → Postgres",
     "gateway": "Gateway: HTTP",
+    "analytics": "Metrics: analytics queries",
 }
 #: ``--only`` names that stand for several areas.
 GROUPS = {"ingest": ("unary", "batch", "stream")}
@@ -47,13 +49,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated areas: ingest (= unary, batch, stream), unary, batch, stream, sync, gateway",
+        help="comma-separated areas: ingest (= unary, batch, stream), unary, batch, stream, sync, gateway, "
+        "analytics",
     )
     parser.add_argument("--quick", action="store_true", help="short runs, each figure once (smoke test)")
     parser.add_argument(
         "--output", type=Path, default=REPORT_DIR, help="folder for report.md and report.json"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data)")
+    parser.add_argument(
+        "--analytics-sessions",
+        type=int,
+        default=os.environ.get("BENCH_ANALYTICS_SESSIONS"),
+        metavar="N",
+        help="demo sessions of the analytics dataset (default $BENCH_ANALYTICS_SESSIONS, else 100,000; "
+        "10,000 with --quick); each size is generated once and kept in bench/.data/",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,6 +116,10 @@ async def run_areas(bench: Bench, names: list[str], report: Report) -> None:
         await guarded(AREAS["sync"], lambda: sync.throughput(bench, areas["sync"]), areas["sync"])
     if "gateway" in areas:
         await guarded(AREAS["gateway"], lambda: gateway.measure(bench, areas["gateway"]), areas["gateway"])
+    if "analytics" in areas:
+        await guarded(
+            AREAS["analytics"], lambda: analytics.measure(bench, areas["analytics"]), areas["analytics"]
+        )
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -114,7 +129,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = selected_areas(args.only)
-    settings = Settings.create(args.quick)
+    if args.analytics_sessions is not None and args.analytics_sessions < 1:
+        raise SystemExit("--analytics-sessions must be at least 1")
+    settings = Settings.create(args.quick, args.analytics_sessions)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Ctrl-C and SIGTERM stop every child before leaving (also when started with SIGINT ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -127,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     report = Report(started_at, args.quick, settings.as_dict(), machine())
     report.notes.append(
-        "**Services**: each runs as its own process (`configtrail serve ingest|sync|gateway`) with its "
-        "default settings except ports; no Metrics service runs, so their telemetry flush goes to a "
-        "closed port. Load generators run in separate processes too."
+        "**Services**: each runs as its own process (`configtrail serve ingest|sync|gateway|metrics`) with "
+        "its default settings except ports; Metrics runs only for the analytics area, on its own database, "
+        "so every service's telemetry flush goes to a closed port. Load generators run in separate "
+        "processes too."
     )
     print(f"configtrail bench: {', '.join(names)}{' (quick)' if args.quick else ''}; work folder {workdir}")
     infra: Infra | None = None
