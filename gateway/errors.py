@@ -8,7 +8,7 @@ the camelCase JSON names the browser sent: the proto paths Ingest reports (``eve
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import grpc
 import orjson
@@ -146,14 +146,19 @@ def renamed(violations: Iterable[FieldViolation]) -> list[FieldViolation]:
     return [FieldViolation(json_name(v.field), v.reason) for v in violations]
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError) -> ApiError:
-    """The HTTP error for a failed Ingest call, with field violations renamed and RetryInfo kept."""
+def from_rpc_error(
+    error: grpc.aio.AioRpcError, *, service: str = "ingest", rename: Callable[[str], str] = json_name
+) -> ApiError:
+    """The HTTP error for a failed call to ``service``, field violations renamed and RetryInfo kept.
+
+    ``rename`` turns the proto field paths the service reports into the JSON names the client sent.
+    """
     code = error.code()
-    fields = renamed(field_violations_from(error))
+    fields = [FieldViolation(rename(v.field), v.reason) for v in field_violations_from(error)]
     if code == grpc.StatusCode.INVALID_ARGUMENT and fields:
         message = f"invalid request: {_summary(fields)}"
     elif code == grpc.StatusCode.UNAVAILABLE:
-        message = f"ingest unavailable: {error.details() or 'no details'}"
+        message = f"{service} unavailable: {error.details() or 'no details'}"
     else:
         message = error.details() or code.name.lower()
     return ApiError.for_code(code, message, fields, retry_delay_from(error))

@@ -6,7 +6,12 @@ that it lists every route the app serves and that each of its references resolve
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from configtrail.metrics.v1 import metrics_pb2
 
 Schema = dict[str, Any]
 
@@ -41,8 +46,12 @@ _ERROR_RESPONSES: dict[str, tuple[str, str, bool]] = {
     "415": ("UnsupportedEncoding", "Content-Encoding other than gzip.", False),
     "429": ("RateLimited", "Too many requests from this client; retry after Retry-After seconds.", True),
     "501": ("Unimplemented", "Ingest does not implement this call yet.", False),
-    "503": ("Unavailable", "Ingest or its storage is unavailable; retry after Retry-After seconds.", True),
-    "504": ("DeadlineExceeded", "Ingest did not answer in time.", False),
+    "503": (
+        "Unavailable",
+        "A service behind the gateway or its storage is unavailable; retry after Retry-After seconds.",
+        True,
+    ),
+    "504": ("DeadlineExceeded", "A service behind the gateway did not answer in time.", False),
 }
 
 _INGEST_ERRORS = ("400", "401", "403", "413", "415", "429", "503", "504")
@@ -113,6 +122,105 @@ def _object(properties: Schema, required: list[str] | None = None, **extra: Any)
 
 def _item(kind: str, fields: Schema, required: list[str]) -> Schema:
     return _object({"kind": {"const": kind}, **fields}, ["kind", *required])
+
+
+# --- the admin's analytics: reply schemas generated from the Metrics protos ---------------------------
+
+#: The Metrics replies the analytics endpoints answer, converted as gateway.analytics.reply_json does.
+_ANALYTICS_REPLIES = [
+    metrics_pb2.OverviewResponse,
+    metrics_pb2.ListSessionsResponse,
+    metrics_pb2.SessionJourneyResponse,
+    metrics_pb2.PopularConfigurationsResponse,
+    metrics_pb2.FunnelResponse,
+    metrics_pb2.PriceEvolutionResponse,
+    metrics_pb2.AbandonmentResponse,
+    metrics_pb2.PerformanceSummary,
+]
+
+_INTEGER_CPP_TYPES = {
+    FieldDescriptor.CPPTYPE_INT32: "int32",
+    FieldDescriptor.CPPTYPE_UINT32: "int64",
+    FieldDescriptor.CPPTYPE_INT64: "int64",
+    FieldDescriptor.CPPTYPE_UINT64: "int64",
+}
+_WELL_KNOWN_SCHEMAS: dict[str, Schema] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array"},
+}
+
+
+def _field_schema(field: FieldDescriptor, pending: list[Descriptor]) -> Schema:
+    message = field.message_type
+    if message is not None:
+        if message.full_name in _WELL_KNOWN_SCHEMAS:
+            return dict(_WELL_KNOWN_SCHEMAS[message.full_name])
+        pending.append(message)
+        return _ref(message.name)
+    if field.cpp_type in _INTEGER_CPP_TYPES:
+        return {"type": "integer", "format": _INTEGER_CPP_TYPES[field.cpp_type]}
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT):
+        return {"type": "number"}
+    if field.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
+        return {"type": "boolean"}
+    if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM and field.enum_type is not None:
+        return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+    return {"type": "string"}
+
+
+def _proto_schemas(messages: Iterable[type[Any]]) -> Schema:
+    """Schemas of proto messages (and the messages they contain) in their JSON form, by message name.
+
+    Camel-case JSON names, 64-bit integers as numbers, times as ISO 8601, enums by name; a field without
+    presence is always there, a message or ``optional`` field only when set.
+    """
+    pending = [cast(Descriptor, message.DESCRIPTOR) for message in messages]
+    out: Schema = {}
+    while pending:
+        descriptor = pending.pop()
+        if descriptor.name in out:
+            if out[descriptor.name].get("title") != descriptor.full_name:
+                raise ValueError(f"two messages named {descriptor.name} in the OpenAPI schemas")
+            continue
+        properties: Schema = {}
+        required: list[str] = []
+        for field in descriptor.fields:
+            schema = _field_schema(field, pending)
+            properties[field.json_name] = {"type": "array", "items": schema} if field.is_repeated else schema
+            if not field.has_presence:
+                required.append(field.json_name)
+        out[descriptor.name] = {"title": descriptor.full_name, **_object(properties, required)}
+    return out
+
+
+_FUNNEL_QUERY: Schema = _object(
+    {
+        "steps": {
+            "type": "array",
+            "items": _ref("FunnelStep"),
+            "minItems": 1,
+            "maxItems": 20,
+            "description": "In order. An interaction step gives eventType and/or category (neither: any "
+            "interaction); a snapshot step gives only snapshotTrigger.",
+        },
+        "windowSeconds": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Every step within this many seconds of the session's start; 0: no limit.",
+        },
+        "from": {"type": "string", "format": "date-time", "description": "Default: 30 days before `to`."},
+        "to": {"type": "string", "format": "date-time", "description": "Default: now."},
+        "breakdown": {
+            "type": "string",
+            "enum": ["", "deviceType", "device_type"],
+            "description": "deviceType: the same funnel per device type.",
+        },
+    },
+    ["steps"],
+    additionalProperties=False,
+)
 
 
 def _schemas(max_batch_items: int) -> Schema:
@@ -226,6 +334,8 @@ def _schemas(max_batch_items: int) -> Schema:
             ]
         },
         "BatchResponse": _object({"results": {"type": "array", "items": _ref("ItemResult")}}, ["results"]),
+        "FunnelQuery": _FUNNEL_QUERY,
+        **_proto_schemas(_ANALYTICS_REPLIES),
     }
 
 
@@ -255,6 +365,141 @@ _SESSION_ID_PARAMETER: Schema = {
 }
 _WRITE: list[Schema] = [{"writeKey": []}, {"writeKeyQuery": []}]
 _SESSION_PATH: Schema = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+_RANGE = [
+    _query(
+        "from",
+        {"type": "string", "format": "date-time"},
+        "Range start (ISO 8601); default: 30 days before to.",
+    ),
+    _query("to", {"type": "string", "format": "date-time"}, "Range end, exclusive (ISO 8601); default: now."),
+]
+_ANALYTICS_ERRORS = ("400", "401", "403", "503", "504")
+_ANALYTICS_NOTE = (
+    " The Metrics reply as JSON: camelCase, every field without presence present, 64-bit integers as "
+    "numbers, times ISO 8601. Unknown query parameters are refused (400)."
+)
+
+
+def _analytics_get(
+    operation_id: str,
+    summary: str,
+    reply: str,
+    parameters: list[Schema],
+    errors: tuple[str, ...] = _ANALYTICS_ERRORS,
+) -> Schema:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": summary + _ANALYTICS_NOTE,
+            "security": [{"adminToken": []}],
+            "parameters": parameters,
+            "responses": {"200": _ok(_ref(reply), reply), **_error_responses(*errors)},
+        }
+    }
+
+
+def _analytics_paths() -> Schema:
+    """The admin's analytics (admin token, read-only): gateway.analytics over the Metrics service."""
+    integer: Schema = {"type": "integer"}
+    return {
+        "/api/admin/overview": _analytics_get(
+            "analyticsOverview",
+            "Headline numbers of the sessions started in a range.",
+            "OverviewResponse",
+            _RANGE,
+        ),
+        "/api/admin/sessions": _analytics_get(
+            "analyticsListSessions",
+            "Sessions started in a range, filtered, newest first, in pages.",
+            "ListSessionsResponse",
+            [
+                *_RANGE,
+                _query("deviceType", {"type": "string"}, "desktop, tablet, mobile, other; empty: any."),
+                _query("status", {"type": "string"}, "active, ordered or abandoned; empty: any."),
+                _query("minPriceMinor", integer, "Inclusive bound on the latest price in minor units."),
+                _query("maxPriceMinor", integer, "Inclusive bound on the latest price in minor units."),
+                _query("minCompletion", {"type": "number"}, "Inclusive bound on the latest completion (%)."),
+                _query("maxCompletion", {"type": "number"}, "Inclusive bound on the latest completion (%)."),
+                _query("pageSize", {"type": "integer", "minimum": 0, "maximum": 500}, "0 or absent: 50."),
+                _query("pageToken", {"type": "string"}, "nextPageToken of the previous page, same filters."),
+            ],
+        ),
+        "/api/admin/sessions/{session_id}/journey": _analytics_get(
+            "analyticsSessionJourney",
+            "One session's interactions and snapshots in time order, with the price after each step.",
+            "SessionJourneyResponse",
+            [_SESSION_PATH],
+            ("400", "401", "403", "404", "503", "504"),
+        ),
+        "/api/admin/popular-configurations": _analytics_get(
+            "analyticsPopularConfigurations",
+            "Most selected options, most common configurations and the average price per option.",
+            "PopularConfigurationsResponse",
+            [
+                *_RANGE,
+                _query("category", {"type": "string"}, "Only this category; empty: every category."),
+                _query(
+                    "limit",
+                    {"type": "integer", "minimum": 0, "maximum": 100},
+                    "Options and configurations listed; 0 or absent: 10.",
+                ),
+            ],
+        ),
+        "/api/admin/funnel": {
+            "post": {
+                "operationId": "analyticsFunnel",
+                "summary": "How many of the sessions started in a range reach each step, in order.",
+                "description": "One result per step, in order; with breakdown, the same per device type."
+                + _ANALYTICS_NOTE,
+                "security": [{"adminToken": []}],
+                "requestBody": _json_body(_ref("FunnelQuery"), "The steps, window and range."),
+                "responses": {
+                    "200": _ok(_ref("FunnelResponse"), "FunnelResponse"),
+                    **_error_responses("400", "401", "403", "413", "415", "503", "504"),
+                },
+            }
+        },
+        "/api/admin/price-evolution": _analytics_get(
+            "analyticsPriceEvolution",
+            "The configured price by snapshot number within the sessions started in a range.",
+            "PriceEvolutionResponse",
+            [
+                *_RANGE,
+                _query(
+                    "maxSteps",
+                    {"type": "integer", "minimum": 0, "maximum": 500},
+                    "Highest snapshot number; 0 or absent: 50.",
+                ),
+            ],
+        ),
+        "/api/admin/abandonment": _analytics_get(
+            "analyticsAbandonment",
+            "Where the sessions started in a range that ended without an order stopped.",
+            "AbandonmentResponse",
+            _RANGE,
+        ),
+        "/api/admin/performance": _analytics_get(
+            "analyticsPerformance",
+            "Latency percentiles per metric and endpoint, efficiency ratings and active alerts.",
+            "PerformanceSummary",
+            [
+                _query(
+                    "window",
+                    {"type": "number", "minimum": 0, "maximum": 2592000},
+                    "Seconds before now; 0 or absent: 300.",
+                ),
+                _query("metricName", {"type": "string"}, "Only this metric; empty: every metric."),
+                _query("endpoint", {"type": "string"}, "Only this endpoint; empty: every endpoint."),
+            ],
+        ),
+    }
 
 
 def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> Schema:
@@ -452,6 +697,7 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                     },
                 }
             },
+            **_analytics_paths(),
             "/demo": {
                 "get": {
                     "operationId": "demoConfigurator",
@@ -462,6 +708,81 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                             "description": "The page.",
                             "content": {"text/html": {"schema": {"type": "string"}}},
                         }
+                    },
+                }
+            },
+            "/dashboard": {
+                "get": {
+                    "operationId": "dashboard",
+                    "summary": "The admin dashboard: a sign-in form, then pages that read the admin API.",
+                    "description": "The page holds no data and needs no token; it asks for an admin token, "
+                    "keeps it in the tab's sessionStorage and sends it as Authorization: Bearer.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The page.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/dashboard/assets/{name}": {
+                "get": {
+                    "operationId": "dashboardAsset",
+                    "summary": "dashboard.js, dashboard.css or plotly.min.js (from the plotly wheel).",
+                    "security": [],
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "v",
+                            "in": "query",
+                            "description": "The asset's content hash: a URL that may be cached for good.",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The file (gzip-encoded when accepted), with an ETag.",
+                            "content": {
+                                "text/javascript": {"schema": {"type": "string"}},
+                                "text/css": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "304": {"description": "Not modified (If-None-Match)."},
+                        **_error_responses("404"),
+                    },
+                }
+            },
+            "/api/admin/live": {
+                "get": {
+                    "operationId": "liveFeed",
+                    "summary": "Server-sent events for the dashboard's live page, until the client leaves.",
+                    "description": "Every `interval` seconds an `event: live` with activeNow, "
+                    "eventsPerSecond, eventsCommitted, streamLength, syncLag (syncUndelivered + "
+                    "syncPending), deadLetters, lastCommitAt, workers and errors; every 2 s an "
+                    "`event: performance` with the performance summary over `window` seconds (as "
+                    "/api/admin/performance answers it); `event: problem` when that summary fails.",
+                    "security": [{"adminToken": []}],
+                    "parameters": [
+                        {
+                            "name": "interval",
+                            "in": "query",
+                            "description": "Seconds between live events, 0.25..10 (default 1).",
+                            "schema": {"type": "number"},
+                        },
+                        {
+                            "name": "window",
+                            "in": "query",
+                            "description": "Seconds the performance summary covers (default 300).",
+                            "schema": {"type": "number"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "An endless text/event-stream.",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        **_error_responses("400", "401", "403", "503"),
                     },
                 }
             },

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from configtrail.errors import FieldViolation
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.metrics.v1 import metrics_pb2_grpc
 from configtrail.sync.v1 import sync_pb2_grpc
 from gateway import convert, pages
 from gateway.auth import KeyCheck
@@ -57,6 +58,9 @@ class Gateway:
     #: Sync, for the admin's erasure and export (a channel of its own)
     sync_channel: grpc.aio.Channel
     sync: sync_pb2_grpc.SyncAsyncStub
+    #: Metrics, for the admin's analytics (a channel of its own)
+    metrics_channel: grpc.aio.Channel
+    metrics: metrics_pb2_grpc.MetricsAsyncStub
     health_check: HealthCheck
     coalescer: Coalescer
     limiter: RateLimiter

@@ -30,11 +30,14 @@ from starlette.responses import Response
 from configtrail import streams
 from configtrail.grpcserver import GRPC_OPTIONS, wait_for_shutdown_signal
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.metrics.v1 import metrics_pb2_grpc
 from configtrail.sync.v1 import sync_pb2_grpc
 from configtrail.telemetry import HTTP_LATENCY_METRIC, LatencyRecorder, MetricsFlusher
 from gateway.admin import ADMIN_ROUTES
+from gateway.analytics import ANALYTICS_ROUTES
 from gateway.auth import KeyCheck
 from gateway.coalesce import Coalescer
+from gateway.dashboard import DASHBOARD_ROUTES, close_live_feeds
 from gateway.errors import ApiError
 from gateway.openapi import openapi
 from gateway.ratelimit import ClientHasher, RateLimiter
@@ -69,6 +72,7 @@ async def open_gateway(
     """Create the Ingest channel, coalescer and rate limiter; must run inside the serving event loop."""
     channel = grpc.aio.insecure_channel(settings.ingest_address, options=GRPC_OPTIONS)
     sync_channel = grpc.aio.insecure_channel(settings.sync_address, options=GRPC_OPTIONS)
+    metrics_channel = grpc.aio.insecure_channel(settings.metrics_address, options=GRPC_OPTIONS)
     ingest: ingest_pb2_grpc.IngestAsyncStub = ingest_pb2_grpc.IngestStub(channel)
     timeout = settings.ingest_timeout_seconds
 
@@ -127,12 +131,19 @@ async def open_gateway(
         ]
     )
     body = openapi(max_batch_items=settings.max_batch_items, max_body_bytes=settings.max_body_bytes)
-    logger.info("gateway: ingest at %s", settings.ingest_address)
+    logger.info(
+        "gateway: ingest at %s, sync at %s, metrics at %s",
+        settings.ingest_address,
+        settings.sync_address,
+        settings.metrics_address,
+    )
     return Gateway(
         channel=channel,
         ingest=ingest,
         sync_channel=sync_channel,
         sync=sync_pb2_grpc.SyncStub(sync_channel),
+        metrics_channel=metrics_channel,
+        metrics=metrics_pb2_grpc.MetricsStub(metrics_channel),
         health_check=health_check(channel),
         coalescer=coalescer,
         limiter=limiter,
@@ -154,6 +165,7 @@ async def close_gateway(gateway: Gateway, grace: float) -> None:
     await gateway.limiter.close()
     await gateway.channel.close(grace)
     await gateway.sync_channel.close(grace)
+    await gateway.metrics_channel.close(grace)
     if gateway.limiter.client is not None:
         await gateway.limiter.client.aclose()
 
@@ -211,7 +223,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             )
         )
     return Starlette(
-        routes=[*ROUTES, *ADMIN_ROUTES],
+        routes=[*ROUTES, *ADMIN_ROUTES, *ANALYTICS_ROUTES, *DASHBOARD_ROUTES],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
@@ -278,6 +290,8 @@ class RunningGateway:
         return gateway
 
     async def stop(self) -> None:
+        # open dashboard feeds end now: uvicorn's graceful shutdown would wait the whole grace for them
+        close_live_feeds(self.app)
         self.server.should_exit = True
         await self.task
 

@@ -20,6 +20,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 #: probes and scrapes say nothing about the API's performance: kept out of the Metrics samples
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+_EVENT_STREAM = b"text/event-stream"
 
 #: (name, help, read the current value)
 CounterSource = tuple[str, str, Callable[[], float]]
@@ -64,7 +65,8 @@ class Telemetry:
         """The counters read at scrape time (replacing earlier ones, should the app start again)."""
         self._counters.sources = list(sources)
 
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+    def observe(self, route: str, method: str, status: int, seconds: float | None) -> None:
+        """Count a request and its latency; ``seconds`` None: counted only (an event stream)."""
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:
@@ -74,6 +76,8 @@ class Telemetry:
             )
             self._children[key] = children
         children[0].inc()
+        if seconds is None:
+            return
         children[1].observe(seconds)
         if self.recorder is not None and route not in _PROBES:
             self.recorder.record(f"{method} {route}", seconds, ok=status < 500)
@@ -95,11 +99,16 @@ class TelemetryMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        streamed = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streamed
             if message["type"] == "http.response.start":
                 status = message["status"]
+                streamed = any(
+                    name.lower() == b"content-type" and value.startswith(_EVENT_STREAM)
+                    for name, value in message.get("headers", ())
+                )
             await send(message)
 
         try:
@@ -112,4 +121,6 @@ class TelemetryMiddleware:
                 name = "preflight"
             else:
                 name = "unmatched"
-            self.telemetry.observe(name, scope["method"], status, time.perf_counter() - start)
+            # an event stream lasts as long as someone watches: its duration is no latency
+            seconds = None if streamed else time.perf_counter() - start
+            self.telemetry.observe(name, scope["method"], status, seconds)
