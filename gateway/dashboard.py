@@ -11,7 +11,8 @@ its content hash (``?v=…``, cached for a year) with an ETag, gzip-compressed t
 connection gets, every ``interval`` seconds (default 1), an ``event: live`` with the sessions active now
 (Metrics' ``Overview.active_now``: the Redis live index), the events per second Sync commits, the stream
 length and the sync lag (Sync's ``Status``); and, each time Metrics' ``WatchPerformance`` stream sends one,
-an ``event: performance`` with the summary as the admin API answers it. A dependency that fails is named
+an ``event: performance`` with the summary as the admin API answers it (over ``window`` seconds, with its
+series of ``bucketSeconds`` buckets when that is given). A dependency that fails is named
 in the ``errors`` of the next ``live`` event and retried; the feed itself goes on. It ends when the client
 goes away, or for every client at once with :func:`close_live_feeds` (a gateway that shuts down).
 """
@@ -82,6 +83,9 @@ LIVE_INTERVAL_SECONDS = 1.0
 LIVE_INTERVAL_RANGE = (0.25, 10.0)
 PERFORMANCE_WINDOW_SECONDS = 300.0
 PERFORMANCE_WINDOW_RANGE = (1.0, 30 * 86400.0)
+#: Buckets of the performance series: multiples of this many seconds, at most this many in the window.
+PERFORMANCE_BUCKET_MULTIPLE_SECONDS = 60
+PERFORMANCE_MAX_BUCKETS = 2000
 #: How often WatchPerformance sends a summary.
 PERFORMANCE_INTERVAL_SECONDS = 2.0
 #: Deadline of the calls behind each live sample.
@@ -248,6 +252,8 @@ class LiveOptions:
     interval: float = LIVE_INTERVAL_SECONDS
     window: float = PERFORMANCE_WINDOW_SECONDS
     performance_interval: float = PERFORMANCE_INTERVAL_SECONDS
+    #: 0: the summaries come without their series
+    bucket_seconds: int = 0
 
 
 def _number_parameter(request: Request, name: str, default: float, bounds: tuple[float, float]) -> float:
@@ -264,16 +270,31 @@ def _number_parameter(request: Request, name: str, default: float, bounds: tuple
     return value
 
 
+def _bucket_parameter(request: Request, window: float) -> int:
+    """``bucketSeconds``: 0 (absent) or a multiple of 60 of which the window holds at most 2,000, as
+    Metrics checks it (checked here too: a feed whose every summary fails would only retry)."""
+    text = request.query_params.get("bucketSeconds", "")
+    if text == "":
+        return 0
+    multiple = PERFORMANCE_BUCKET_MULTIPLE_SECONDS
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else -1
+    if value < 0 or value % multiple or (value and window > PERFORMANCE_MAX_BUCKETS * value):
+        reason = f"must be 0 or a multiple of {multiple} s, at most {PERFORMANCE_MAX_BUCKETS:,} in the window"
+        raise ApiError.invalid([FieldViolation("bucketSeconds", reason)])
+    return value
+
+
 def live_options(request: Request) -> LiveOptions:
-    known = {"interval", "window"}
+    known = {"interval", "window", "bucketSeconds"}
     unknown = [name for name in request.query_params if name not in known]
     if unknown:
-        raise ApiError.invalid(
-            [FieldViolation(name, "unknown query parameter; known: interval, window") for name in unknown]
-        )
+        reason = f"unknown query parameter; known: {', '.join(sorted(known))}"
+        raise ApiError.invalid([FieldViolation(name, reason) for name in unknown])
+    window = _number_parameter(request, "window", PERFORMANCE_WINDOW_SECONDS, PERFORMANCE_WINDOW_RANGE)
     return LiveOptions(
         interval=_number_parameter(request, "interval", LIVE_INTERVAL_SECONDS, LIVE_INTERVAL_RANGE),
-        window=_number_parameter(request, "window", PERFORMANCE_WINDOW_SECONDS, PERFORMANCE_WINDOW_RANGE),
+        window=window,
+        bucket_seconds=_bucket_parameter(request, window),
     )
 
 
@@ -399,7 +420,9 @@ async def _samples(gateway: Gateway, options: LiveOptions, queue: asyncio.Queue[
 
 async def _performance(gateway: Gateway, options: LiveOptions, queue: asyncio.Queue[bytes]) -> None:
     request = metrics_pb2.WatchPerformanceRequest(
-        window_seconds=options.window, interval_seconds=options.performance_interval
+        window_seconds=options.window,
+        interval_seconds=options.performance_interval,
+        bucket_seconds=options.bucket_seconds,
     )
     while True:
         call = gateway.metrics.WatchPerformance(request)

@@ -411,9 +411,17 @@ def _analytics_paths() -> Schema:
     return {
         "/api/admin/overview": _analytics_get(
             "analyticsOverview",
-            "Headline numbers of the sessions started in a range.",
+            "Headline numbers of the sessions started in a range, and optionally their series over time.",
             "OverviewResponse",
-            _RANGE,
+            [
+                *_RANGE,
+                _query(
+                    "bucketSeconds",
+                    {"type": "integer", "minimum": 0, "multipleOf": 3600},
+                    "Buckets of the series: 3600 (UTC hours), 86400 (UTC days) or another multiple of 3600, "
+                    "at most 2,000 over the range; 0 or absent: no series.",
+                ),
+            ],
         ),
         "/api/admin/sessions": _analytics_get(
             "analyticsListSessions",
@@ -497,6 +505,12 @@ def _analytics_paths() -> Schema:
                 ),
                 _query("metricName", {"type": "string"}, "Only this metric; empty: every metric."),
                 _query("endpoint", {"type": "string"}, "Only this endpoint; empty: every endpoint."),
+                _query(
+                    "bucketSeconds",
+                    {"type": "integer", "minimum": 0, "multipleOf": 60},
+                    "Buckets of the percentiles over time (series): a multiple of 60, at most 2,000 over the "
+                    "window; 0 or absent: no series.",
+                ),
             ],
         ),
     }
@@ -761,7 +775,8 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                     "eventsPerSecond, eventsCommitted, streamLength, syncLag (syncUndelivered + "
                     "syncPending), deadLetters, lastCommitAt, workers and errors; every 2 s an "
                     "`event: performance` with the performance summary over `window` seconds (as "
-                    "/api/admin/performance answers it); `event: problem` when that summary fails.",
+                    "/api/admin/performance answers it, with its series when `bucketSeconds` is given); "
+                    "`event: problem` when that summary fails.",
                     "security": [{"adminToken": []}],
                     "parameters": [
                         {
@@ -775,6 +790,13 @@ def openapi(*, max_batch_items: int = 500, max_body_bytes: int = 256 * 1024) -> 
                             "in": "query",
                             "description": "Seconds the performance summary covers (default 300).",
                             "schema": {"type": "number"},
+                        },
+                        {
+                            "name": "bucketSeconds",
+                            "in": "query",
+                            "description": "Buckets of the summary's series: a multiple of 60, at most "
+                            "2,000 in the window; 0 or absent: no series.",
+                            "schema": {"type": "integer", "minimum": 0, "multipleOf": 60},
                         },
                     ],
                     "responses": {

@@ -7,7 +7,7 @@ RPCs are called through a real Metrics server whose clock stands still at ``NOW`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -189,6 +189,141 @@ async def test_a_range_ending_before_it_starts_is_invalid(metrics: metrics_pb2_g
         await metrics.Overview(metrics_pb2.OverviewRequest(from_time=ts(at(9, 0)), to_time=ts(at(8, 0))))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in field_violations_from(caught.value)] == ["from_time"]
+
+
+# ---- Overview: series over time ----
+
+
+def _series(answer: metrics_pb2.OverviewResponse) -> list[tuple[datetime, int, int]]:
+    return [(b.start.ToDatetime(tzinfo=UTC), b.sessions, b.interactions) for b in answer.series]
+
+
+async def test_overview_series_per_hour_cuts_the_edge_hours_to_the_range(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    await _overview_dataset(pg_pool)
+    request = metrics_pb2.OverviewRequest(
+        from_time=ts(at(9, 9, 30)), to_time=ts(at(10, 0, 15)), bucket_seconds=3600
+    )
+
+    answer = await metrics.Overview(request)
+
+    # [09:30, 00:15): the hours 09:00 .. 23:00 of the 9th and 00:00 of the 10th, every one listed.
+    # 09:00 holds only [09:30, 10:00): not ov-e (09:29:59) nor the 09:20 click, but the 09:45 selection
+    # (raw rows); 10:00 .. 23:00 are whole hours (the rollup); 00:00 holds [00:00, 00:15): the 00:10 and
+    # 00:14:59 clicks, not ov-f nor the click at 00:15.
+    counts = {hour: (0, 0) for hour in range(9, 24)}
+    counts.update({10: (1, 2), 11: (1, 3), 12: (1, 2), 23: (1, 0), 9: (0, 1)})  # a b c d; interactions
+    expected = [(at(9, hour), *counts[hour]) for hour in range(9, 24)] + [(at(10, 0), 0, 2)]
+    assert _series(answer) == expected
+    assert sum(b.sessions for b in answer.series) == answer.sessions == 4
+    assert sum(b.interactions for b in answer.series) == 10  # every interaction in the range, any category
+    # the rest of the answer is what it is without a series
+    without = await metrics.Overview(
+        metrics_pb2.OverviewRequest(from_time=ts(at(9, 9, 30)), to_time=ts(at(10, 0, 15)))
+    )
+    assert list(without.series) == []
+    without.series.extend(answer.series)
+    assert without == answer
+
+
+@pytest.mark.parametrize(
+    ("bucket_seconds", "expected"),
+    [
+        # UTC days: the 9th from 09:30 (a b c d; 8 interactions), the 10th up to 00:15 (2 interactions)
+        (86_400, [(at(9, 0), 4, 8), (at(10, 0), 0, 2)]),
+        # two hours, aligned to even hours: 08:00 holds [09:30, 10:00), 00:00 holds [00:00, 00:15)
+        (
+            7200,
+            [
+                (at(9, 8), 0, 1),
+                (at(9, 10), 2, 5),  # a b; 10:01 10:05 11:02 11:03 11:04
+                (at(9, 12), 1, 2),  # c; 12:10 12:11
+                (at(9, 14), 0, 0),
+                (at(9, 16), 0, 0),
+                (at(9, 18), 0, 0),
+                (at(9, 20), 0, 0),
+                (at(9, 22), 1, 0),  # d
+                (at(10, 0), 0, 2),
+            ],
+        ),
+    ],
+)
+async def test_overview_series_per_day_and_per_two_hours(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub,
+    pg_pool: asyncpg.Pool,
+    bucket_seconds: int,
+    expected: list[tuple[datetime, int, int]],
+) -> None:
+    await _overview_dataset(pg_pool)
+
+    answer = await metrics.Overview(
+        metrics_pb2.OverviewRequest(
+            from_time=ts(at(9, 9, 30)), to_time=ts(at(10, 0, 15)), bucket_seconds=bucket_seconds
+        )
+    )
+
+    assert _series(answer) == expected
+
+
+async def test_overview_series_lists_empty_buckets_and_none_for_an_empty_range(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    await _overview_dataset(pg_pool)  # all on the 9th and 10th
+
+    quiet = await metrics.Overview(
+        metrics_pb2.OverviewRequest(from_time=ts(at(1, 0)), to_time=ts(at(1, 3)), bucket_seconds=3600)
+    )
+    assert _series(quiet) == [(at(1, 0), 0, 0), (at(1, 1), 0, 0), (at(1, 2), 0, 0)]
+
+    empty = await metrics.Overview(
+        metrics_pb2.OverviewRequest(from_time=ts(at(9, 10)), to_time=ts(at(9, 10)), bucket_seconds=3600)
+    )
+    assert list(empty.series) == []
+
+    # inside one hour: one bucket, from the raw rows only (10:01 and 10:05; ov-a started at 10:00)
+    inside = await metrics.Overview(
+        metrics_pb2.OverviewRequest(from_time=ts(at(9, 10)), to_time=ts(at(9, 10, 30)), bucket_seconds=3600)
+    )
+    assert _series(inside) == [(at(9, 10), 1, 2)]
+
+    # 2,000 hours from a half hour: 2,001 buckets (the cap is on the range's length)
+    most = await metrics.Overview(
+        metrics_pb2.OverviewRequest(
+            from_time=ts(at(1, 0, 30)),
+            to_time=ts(at(1, 0, 30) + timedelta(hours=2000)),
+            bucket_seconds=3600,
+        )
+    )
+    assert len(most.series) == 2001
+    assert most.series[0].start == ts(at(1, 0))
+    assert sum(b.sessions for b in most.series) == most.sessions == 6
+
+
+@pytest.mark.parametrize(
+    ("bucket_seconds", "from_time", "reason"),
+    [
+        (60, at(9, 0), "multiple of 3600"),
+        (1800, at(9, 0), "multiple of 3600"),
+        (5400, at(9, 0), "multiple of 3600"),
+        (-3600, at(9, 0), "multiple of 3600"),
+        # 2,000 hours and one second: 2,001 buckets' worth
+        (3600, at(10, 0) - timedelta(hours=2000, seconds=1), "2,001 buckets of 3600 s"),
+        (86_400, datetime(2020, 1, 1, tzinfo=UTC), "at most 2,000"),
+    ],
+)
+async def test_overview_rejects_bad_bucket_seconds(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, bucket_seconds: int, from_time: datetime, reason: str
+) -> None:
+    request = metrics_pb2.OverviewRequest(
+        from_time=ts(from_time), to_time=ts(at(10, 0)), bucket_seconds=bucket_seconds
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.Overview(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [violation] = field_violations_from(caught.value)
+    assert violation.field == "bucket_seconds"
+    assert reason in violation.reason, violation.reason
 
 
 # ---- ListSessions ----

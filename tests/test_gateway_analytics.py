@@ -274,6 +274,23 @@ async def test_overview(
     for name in ("sessions", "interactions", "activeNow", "completedSessions", "orderAttemptSessions"):
         assert type(body[name]) is int, name  # int64: a JSON number, not a string
     assert type(body["averageFinalPrices"][0]["averagePrice"]["amountMinor"]) is int
+    assert body["series"] == []  # none asked for
+
+
+async def test_overview_series(
+    http: httpx.AsyncClient, metrics: metrics_pb2_grpc.MetricsAsyncStub, dataset: None
+) -> None:
+    body = await get(http, "/api/admin/overview", bucketSeconds=86400, **RANGE)
+
+    request = metrics_pb2.OverviewRequest(from_time=ts(at(9, 0)), to_time=ts(at(10, 0)), bucket_seconds=86400)
+    assert_same(body, await metrics.Overview(request))
+    assert body["series"] == [{"start": "2026-03-09T00:00:00Z", "sessions": 3, "interactions": 4}]
+
+    hourly = await get(http, "/api/admin/overview", bucketSeconds=3600, **RANGE)
+    assert len(hourly["series"]) == 24
+    # gw-1 10:00 (events 10:01 10:02), gw-2 11:00 (11:01), gw-3 12:00 (12:01)
+    busy = [(b["start"][11:13], b["sessions"], b["interactions"]) for b in hourly["series"] if b["sessions"]]
+    assert busy == [("10", 1, 2), ("11", 1, 1), ("12", 1, 1)]
 
 
 async def test_ranges_default_to_the_30_days_before_now(
@@ -549,6 +566,16 @@ async def test_performance(
     assert {(e["metricName"], e["count"]) for e in default["endpoints"]} == {("lcp", 4), ("ttfb", 1)}
     only_api = await get(http, "/api/admin/performance", window="1e3", endpoint="/api/sessions")
     assert [(e["metricName"], e["count"]) for e in only_api["endpoints"]] == [("ttfb", 1)]
+    assert only_api["series"] == []
+
+    # per minute: the four lcp samples at 11:59:30 and the ttfb one at 11:58:30
+    series = await get(http, "/api/admin/performance", window=600, bucketSeconds=60)
+    request = metrics_pb2.GetPerformanceSummaryRequest(window_seconds=600, bucket_seconds=60)
+    assert_same(series, await metrics.GetPerformanceSummary(request))
+    assert [(b["metricName"], b["start"], b["count"], b["p50Ms"]) for b in series["series"]] == [
+        ("lcp", "2026-03-10T11:59:00Z", 4, 25.0),
+        ("ttfb", "2026-03-10T11:58:00Z", 1, 500.0),
+    ]
 
 
 # ---- query parameters ----
@@ -574,6 +601,10 @@ async def test_performance(
         ("/api/admin/performance", {"window": "a while"}, ["window"]),
         ("/api/admin/performance", {"window": str(31 * 86400)}, ["window"]),  # Metrics' check, renamed
         ("/api/admin/performance", {"windowSeconds": "60"}, ["windowSeconds"]),
+        ("/api/admin/performance", {"bucketSeconds": "90"}, ["bucketSeconds"]),  # Metrics' check, renamed
+        ("/api/admin/performance", {"bucketSeconds": "1.5"}, ["bucketSeconds"]),
+        ("/api/admin/overview", {"bucketSeconds": "1800"}, ["bucketSeconds"]),  # Metrics' check, renamed
+        ("/api/admin/overview", {"bucketSeconds": "3600", "from": "2025-01-01T00:00:00Z"}, ["bucketSeconds"]),
         ("/api/admin/sessions/gw-1/journey", {"sessionId": "gw-2"}, ["sessionId"]),
     ],
 )

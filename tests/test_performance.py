@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import grpc
@@ -124,6 +125,115 @@ async def test_performance_summary_per_metric_and_endpoint(
     )
 
 
+def _series(
+    summary: metrics_pb2.PerformanceSummary,
+) -> list[tuple[str, str, datetime, int, int, float, float, float]]:
+    return [
+        (
+            b.metric_name,
+            b.endpoint,
+            b.start.ToDatetime(tzinfo=UTC),
+            b.count,
+            b.samples,
+            round(b.p50_ms, 6),
+            round(b.p95_ms, 6),
+            round(b.p99_ms, 6),
+        )
+        for b in summary.series
+    ]
+
+
+async def test_performance_series_per_minute(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, dataset: None
+) -> None:
+    summary = await metrics.GetPerformanceSummary(metrics_pb2.GetPerformanceSummaryRequest(bucket_seconds=60))
+
+    # window [11:55:30, 12:00:30): minutes 11:55 (from 11:55:30) .. 12:00 (up to 12:00:30); by metric,
+    # endpoint, then minute; minutes without samples are left out. One sample: every percentile is it.
+    # n sorted values: the p-th percentile at position p * (n - 1).
+    assert _series(summary) == [
+        # 10 20 30 40, each for 2.5 calls: p50 at 1.5 = 25, p95 at 2.85 = 30 + 0.85 * 10, p99 at 2.97
+        (RPC, TRACK, at(10, 11, 58), 10, 4, 25, 38.5, 39.7),
+        (RPC, TRACK, at(10, 11, 59), 1, 1, 50, 50, 50),
+        (RPC, "/x/Fair", at(10, 11, 59), 1, 1, 150, 150, 150),
+        (RPC, "/x/Flaky", at(10, 11, 57), 1, 1, 500, 500, 500),
+        (RPC, "/x/Flaky", at(10, 11, 59), 1, 1, 500, 500, 500),
+        # 60 80: p50 at 0.5 = 70, p95 at 0.95 = 60 + 0.95 * 20, p99 = 60 + 0.99 * 20 (5000 is after now)
+        (RPC, "/x/Good", at(10, 11, 59), 2, 2, 70, 79, 79.8),
+        (RPC, "/x/Recent", at(10, 11, 57), 1, 1, 199.9, 199.9, 199.9),
+        (RPC, "/x/Recent", at(10, 11, 58), 1, 1, 200, 200, 200),
+        (RPC, "/x/Recent", at(10, 11, 59), 1, 1, 300, 300, 300),
+        (RPC, "/x/Recent", at(10, 12, 0), 1, 1, 300, 300, 300),
+        # no 11:55 bucket: its one sample (11:55:10) is before the window
+        (RPC, "/x/Slow", at(10, 11, 56), 1, 1, 250, 250, 250),
+        (RPC, "/x/Slow", at(10, 11, 57), 1, 1, 300, 300, 300),
+        # 100 400: p50 = 250, p95 = 100 + 0.95 * 300, p99 = 100 + 0.99 * 300
+        (RPC, "/x/Slow", at(10, 11, 58), 2, 2, 250, 385, 397),
+        (RPC, "/x/Slow", at(10, 11, 59), 1, 1, 220, 220, 220),
+        (RPC, "/x/Slow", at(10, 12, 0), 1, 1, 10, 10, 10),
+        # 1200 1800: 1500, 1200 + 0.95 * 600, 1200 + 0.99 * 600
+        ("lcp", "/demo", at(10, 11, 58), 2, 2, 1500, 1770, 1794),
+    ]
+    # the rest of the summary is what it is without a series
+    plain = await metrics.GetPerformanceSummary(metrics_pb2.GetPerformanceSummaryRequest())
+    assert list(plain.series) == []
+    assert (list(plain.endpoints), list(plain.alerts)) == (list(summary.endpoints), list(summary.alerts))
+
+
+async def test_performance_series_per_two_minutes_of_one_endpoint(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, dataset: None
+) -> None:
+    request = metrics_pb2.GetPerformanceSummaryRequest(
+        window_seconds=600, endpoint="/x/Slow", bucket_seconds=120
+    )
+    summary = await metrics.GetPerformanceSummary(request)
+
+    # window [11:50:30, 12:00:30), buckets on even minutes: 11:54 holds 150 (11:55:10); 11:56 holds
+    # 250 300; 11:58 holds 100 400 220; 12:00 holds 10
+    assert _series(summary) == [
+        (RPC, "/x/Slow", at(10, 11, 54), 1, 1, 150, 150, 150),
+        # 250 300: p50 at 0.5 = 275, p95 at 0.95 = 250 + 0.95 * 50, p99 = 250 + 0.99 * 50
+        (RPC, "/x/Slow", at(10, 11, 56), 2, 2, 275, 297.5, 299.5),
+        # 100 220 400: p50 at 1 = 220, p95 at 1.9 = 220 + 0.9 * 180, p99 at 1.98 = 220 + 0.98 * 180
+        (RPC, "/x/Slow", at(10, 11, 58), 3, 3, 220, 382, 396.4),
+        (RPC, "/x/Slow", at(10, 12, 0), 1, 1, 10, 10, 10),
+    ]
+
+    # the first bucket is cut to the window: TrackInteraction's 999 at 11:50:00 is before 11:50:30
+    track = await metrics.GetPerformanceSummary(
+        metrics_pb2.GetPerformanceSummaryRequest(window_seconds=600, endpoint=TRACK, bucket_seconds=120)
+    )
+    # 10 20 30 40 (2.5 calls each) and 50: p50 at 2 = 30, p95 at 3.8 = 48, p99 at 3.96 = 49.6
+    assert _series(track) == [(RPC, TRACK, at(10, 11, 58), 11, 5, 30, 48, 49.6)]
+
+
+@pytest.mark.parametrize(
+    ("window_seconds", "bucket_seconds", "reason"),
+    [
+        (300, 30, "multiple of 60"),
+        (300, 90, "multiple of 60"),
+        (300, -60, "multiple of 60"),
+        (30 * 86_400, 60, "43,200 buckets of 60 s"),
+        (2000 * 60 + 1, 60, "2,001 buckets"),
+    ],
+)
+async def test_performance_series_rejects_bad_bucket_seconds(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, window_seconds: float, bucket_seconds: int, reason: str
+) -> None:
+    request = metrics_pb2.GetPerformanceSummaryRequest(
+        window_seconds=window_seconds, bucket_seconds=bucket_seconds
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.GetPerformanceSummary(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [violation] = field_violations_from(caught.value)
+    assert violation.field == "bucket_seconds"
+    assert reason in violation.reason, violation.reason
+    # 2,000 minutes exactly is allowed (2,001 buckets when the window does not start on a minute)
+    allowed = metrics_pb2.GetPerformanceSummaryRequest(window_seconds=2000 * 60, bucket_seconds=60)
+    assert list((await metrics.GetPerformanceSummary(allowed)).series) == []
+
+
 async def test_an_alert_needs_three_poor_minutes_in_a_row(
     metrics: metrics_pb2_grpc.MetricsAsyncStub, dataset: None
 ) -> None:
@@ -210,6 +320,7 @@ async def test_watch_performance_streams_updated_summaries(
         first = await asyncio.wait_for(call.read(), 5)
         assert isinstance(first, metrics_pb2.PerformanceSummary)
         assert list(first.endpoints) == []
+        assert list(first.series) == []  # none asked for
         await add_metric(pg_pool, RPC, "/x/New", 42, at(10, 11, 59, 50))
         second = await asyncio.wait_for(call.read(), 5)
         assert isinstance(second, metrics_pb2.PerformanceSummary)
@@ -220,11 +331,31 @@ async def test_watch_performance_streams_updated_summaries(
         await call.read()
 
 
+async def test_watch_performance_sends_the_series_when_asked(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, dataset: None, pg_pool: asyncpg.Pool
+) -> None:
+    call = metrics.WatchPerformance(
+        metrics_pb2.WatchPerformanceRequest(endpoint="/x/Good", interval_seconds=0.5, bucket_seconds=60)
+    )
+    try:
+        first = await asyncio.wait_for(call.read(), 5)
+        assert isinstance(first, metrics_pb2.PerformanceSummary)
+        assert _series(first) == [(RPC, "/x/Good", at(10, 11, 59), 2, 2, 70, 79, 79.8)]
+        await add_metric(pg_pool, RPC, "/x/Good", 40, at(10, 12, 0, 5))
+        second = await asyncio.wait_for(call.read(), 5)
+        assert isinstance(second, metrics_pb2.PerformanceSummary)
+        assert _series(second)[1:] == [(RPC, "/x/Good", at(10, 12, 0), 1, 1, 40, 40, 40)]
+    finally:
+        call.cancel()
+
+
 @pytest.mark.parametrize(
     ("request_", "field"),
     [
         (metrics_pb2.WatchPerformanceRequest(interval_seconds=0.2), "interval_seconds"),
         (metrics_pb2.WatchPerformanceRequest(window_seconds=-5), "window_seconds"),
+        (metrics_pb2.WatchPerformanceRequest(bucket_seconds=45), "bucket_seconds"),
+        (metrics_pb2.WatchPerformanceRequest(window_seconds=86_400, bucket_seconds=30), "bucket_seconds"),
     ],
 )
 async def test_watch_performance_rejects_bad_requests(

@@ -25,6 +25,11 @@ DEFAULT_RANGE = timedelta(days=30)
 #: Memory per sort or hash of one analytics query: enough to keep a few hundred thousand rows in memory.
 WORK_MEM = "64MB"
 
+#: Buckets of a series are aligned to multiples of their length from this moment.
+BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+#: Most buckets a series may have.
+MAX_BUCKETS = 2000
+
 #: Requests that carry a [from_time, to_time) range.
 RangeRequest = (
     metrics_pb2.OverviewRequest
@@ -69,6 +74,40 @@ def time_range(request: RangeRequest, now: datetime) -> TimeRange:
     if start > end:
         raise ValidationError([FieldViolation("from_time", "must not be after to_time")])
     return TimeRange(start, end)
+
+
+def bucket_length(seconds: int, multiple_of: int, span: timedelta, name: str, unit: str) -> timedelta | None:
+    """A request's ``bucket_seconds`` as a length: None for 0 (no series), else a positive multiple of
+    ``multiple_of`` seconds of which ``span`` (the range or window) holds at most :data:`MAX_BUCKETS`.
+
+    The cap is on the span, not on the buckets it overlaps (one more when it does not start on a bucket
+    boundary), so a request valid now stays valid a moment later.
+    """
+    if seconds == 0:
+        return None
+    if seconds < 0 or seconds % multiple_of:
+        raise ValidationError(
+            [FieldViolation(name, f"must be 0 (no series) or a positive multiple of {multiple_of} ({unit})")]
+        )
+    length = timedelta(seconds=seconds)
+    if span > MAX_BUCKETS * length:
+        buckets = -(-span // length)  # rounded up
+        reason = (
+            f"{buckets:,} buckets of {seconds} s over this range, at most {MAX_BUCKETS:,}: "
+            "choose longer buckets or a shorter range"
+        )
+        raise ValidationError([FieldViolation(name, reason)])
+    return length
+
+
+def bucket_starts(start: datetime, end: datetime, length: timedelta) -> list[datetime]:
+    """The starts of the buckets of ``length`` that overlap [start, end), aligned to multiples of
+    ``length`` from :data:`BUCKET_ORIGIN`."""
+    if end <= start:
+        return []
+    first = start - (start - BUCKET_ORIGIN) % length
+    whole, rest = divmod(end - first, length)
+    return [first + index * length for index in range(whole + (1 if rest else 0))]
 
 
 def timestamp(when: datetime) -> timestamp_pb2.Timestamp:

@@ -1,15 +1,23 @@
 """Overview: the headline numbers of the sessions in a range, from the user_sessions rollup columns.
 
 One scan of the sessions in the range answers every per-session number (grouping sets give the totals,
-the device split and the price per currency in the same pass); the top categories come from the hourly
-interaction rollup; "active now" is a ZCOUNT on the live index in Redis.
+the device split and the price per currency in the same pass); one scan of the hourly interaction rollup
+(plus the raw rows of the partial hours at the range's ends) gives both the top categories and the
+interactions per bucket of the series; the sessions per bucket come from an index-only scan of
+started_at, on a third connection (only when a series is asked for); "active now" is a ZCOUNT on the
+live index in Redis. All of them run at once.
+
+Series buckets are whole UTC hours or multiples of them, aligned from 2000-01-01: each rollup hour falls
+in exactly one bucket, so a bucket's interactions are sums of rollup hours and raw edge rows. Without
+``bucket_seconds`` the bucket expressions of the interactions query are NULL and their grouping set is a
+single ignored row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import redis.asyncio as redis
@@ -18,7 +26,17 @@ from redis.exceptions import RedisError
 from configtrail import constants
 from configtrail.metrics.v1 import metrics_pb2
 from services.metrics import rollups
-from services.metrics.common import TimeRange, minor_units, money, rate, read_only, time_range
+from services.metrics.common import (
+    TimeRange,
+    bucket_length,
+    bucket_starts,
+    minor_units,
+    money,
+    rate,
+    read_only,
+    time_range,
+    timestamp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +46,8 @@ ACTIVE_NOW_SECONDS = 300
 TOP_CATEGORIES = 10
 #: Longest wait for Redis before "active now" answers -1.
 REDIS_TIMEOUT_SECONDS = 1.0
+#: Series buckets are multiples of this many seconds (whole rollup hours).
+BUCKET_MULTIPLE_SECONDS = 3600
 
 # The order-attempt subquery is a hashed subplan over a small partial index (one row per attempt).
 _SESSIONS = """
@@ -46,18 +66,26 @@ WHERE started_at >= $1 AND started_at < $2
 GROUP BY GROUPING SETS ((), (device_type), (latest_currency))
 """
 
-_TOP_CATEGORIES = f"""
-SELECT category, sum(n)::bigint AS interactions
+# $3: the bucket length, $4: the start of the first bucket (the origin of the others)
+_SESSION_SERIES = """
+SELECT date_bin($3::interval, started_at, $4::timestamptz) AS bucket, count(*) AS sessions
+FROM user_sessions
+WHERE started_at >= $1 AND started_at < $2
+GROUP BY 1
+"""
+
+# interactions per category and per series bucket ($5 and $6 NULL without a series); the top categories
+# are picked from the category rows in Python
+_INTERACTIONS = f"""
+SELECT grouping(category) = 0 AS by_category, category, slot, sum(n)::bigint AS interactions
 FROM (
-    SELECT category, interactions AS n FROM interaction_rollup_hourly WHERE {rollups.WHOLE_HOURS}
+    SELECT category, date_bin($5::interval, bucket, $6::timestamptz) AS slot, interactions AS n
+    FROM interaction_rollup_hourly WHERE {rollups.WHOLE_HOURS}
     UNION ALL
-    SELECT category, count(*) FROM interaction_events WHERE {rollups.edges()} GROUP BY category
+    SELECT category, date_bin($5::interval, occurred_at, $6::timestamptz), count(*)
+    FROM interaction_events WHERE {rollups.edges()} GROUP BY 1, 2
 ) AS counted
-WHERE category <> ''
-GROUP BY category
-HAVING sum(n) > 0
-ORDER BY interactions DESC, category COLLATE "C"
-LIMIT {TOP_CATEGORIES}
+GROUP BY GROUPING SETS ((category), (slot))
 """
 
 
@@ -72,6 +100,24 @@ async def active_now(client: redis.Redis, now: datetime) -> int:
         logger.warning("active sessions unknown, redis unavailable: %s", exc)
         return -1
     return int(count)
+
+
+class Series:
+    """The buckets of an answer's series, filled in by the queries."""
+
+    def __init__(self, answer: metrics_pb2.OverviewResponse, r: TimeRange, length: timedelta | None) -> None:
+        self.length = length
+        starts = bucket_starts(r.start, r.end, length) if length is not None else []
+        self.origin = starts[0] if starts else None
+        self.buckets = {start: answer.series.add(start=timestamp(start)) for start in starts}
+
+    @property
+    def args(self) -> tuple[timedelta | None, datetime | None]:
+        """The bucket length and origin as query parameters: both NULL without a series."""
+        return (self.length, self.origin) if self.buckets else (None, None)
+
+    def bucket(self, start: datetime | None) -> metrics_pb2.OverviewBucket | None:
+        return self.buckets.get(start) if start is not None else None
 
 
 async def _session_numbers(pool: asyncpg.Pool, answer: metrics_pb2.OverviewResponse, r: TimeRange) -> None:
@@ -105,21 +151,54 @@ async def _session_numbers(pool: asyncpg.Pool, answer: metrics_pb2.OverviewRespo
         )
 
 
-async def _top_categories(pool: asyncpg.Pool, answer: metrics_pb2.OverviewResponse, r: TimeRange) -> None:
+async def _session_series(pool: asyncpg.Pool, r: TimeRange, series: Series) -> None:
+    if not series.buckets:
+        return
     async with read_only(pool) as conn:
-        rows = await conn.fetch(_TOP_CATEGORIES, *rollups.range_args(r))
+        rows = await conn.fetch(_SESSION_SERIES, r.start, r.end, *series.args)
     for row in rows:
+        bucket = series.bucket(row["bucket"])
+        if bucket is not None:
+            bucket.sessions = row["sessions"]
+
+
+async def _interactions(
+    pool: asyncpg.Pool, answer: metrics_pb2.OverviewResponse, r: TimeRange, series: Series
+) -> None:
+    async with read_only(pool) as conn:
+        rows = await conn.fetch(_INTERACTIONS, *rollups.range_args(r), *series.args)
+    # most first, ties by name in code point order (as COLLATE "C" sorts UTF-8)
+    categories = sorted(
+        (row for row in rows if row["by_category"] and row["category"] != "" and row["interactions"] > 0),
+        key=lambda row: (-row["interactions"], row["category"]),
+    )
+    for row in categories[:TOP_CATEGORIES]:
         answer.top_categories.add(category=row["category"], interactions=row["interactions"])
+    for row in rows:
+        bucket = None if row["by_category"] else series.bucket(row["slot"])
+        if bucket is not None:
+            bucket.interactions = row["interactions"]
 
 
 async def overview(
     pool: asyncpg.Pool, client: redis.Redis, request: metrics_pb2.OverviewRequest, now: datetime
 ) -> metrics_pb2.OverviewResponse:
     r = time_range(request, now)
+    length = bucket_length(
+        request.bucket_seconds,
+        BUCKET_MULTIPLE_SECONDS,
+        r.end - r.start,
+        "bucket_seconds",
+        "3600: UTC hours, 86400: UTC days",
+    )
     answer = metrics_pb2.OverviewResponse()
     r.stamp(answer)
-    # two connections and Redis at once: the answer takes as long as the slowest of the three
-    _, _, answer.active_now = await asyncio.gather(
-        _session_numbers(pool, answer, r), _top_categories(pool, answer, r), active_now(client, now)
+    series = Series(answer, r, length)
+    # up to three connections and Redis at once: the answer takes as long as the slowest of them
+    _, _, _, answer.active_now = await asyncio.gather(
+        _session_numbers(pool, answer, r),
+        _interactions(pool, answer, r, series),
+        _session_series(pool, r, series),
+        active_now(client, now),
     )
     return answer

@@ -3,6 +3,10 @@
 A rating grades the p95 of a (metric name, endpoint) against three thresholds. An alert is raised for a
 (metric name, endpoint) whose p95 was POOR in each of the last 3 complete UTC minutes; it started at the
 first minute of the uninterrupted run of POOR minutes (a minute without samples ends a run).
+
+With ``bucket_seconds`` the summary also carries its series: the same percentiles per metric, endpoint
+and bucket of the window (buckets aligned to multiples of their length from 2000-01-01 UTC, the first
+and last cut to the window; buckets without samples left out), from one more scan of the window's rows.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import asyncpg
 from configtrail.db import Connection
 from configtrail.errors import FieldViolation, ValidationError
 from configtrail.metrics.v1 import metrics_pb2
-from services.metrics.common import read_only, timestamp
+from services.metrics.common import bucket_length, bucket_starts, read_only, timestamp
 
 DEFAULT_WINDOW_SECONDS = 300.0
 MAX_WINDOW_SECONDS = 30 * 86_400.0
 DEFAULT_INTERVAL_SECONDS = 2.0
 MIN_INTERVAL_SECONDS = 0.5
+#: Series buckets are multiples of this many seconds.
+BUCKET_MULTIPLE_SECONDS = 60
 
 #: Default p95 thresholds of the ratings (milliseconds).
 EXCELLENT_BELOW_MS = 50.0
@@ -39,10 +45,11 @@ _MINUTE = timedelta(minutes=1)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 # a sample of a sampled RPC stands for represents_calls calls; anything else for one
-_SUMMARY = """
-SELECT metric_name, endpoint, count(*) AS samples,
-       sum(CASE WHEN jsonb_typeof(additional_data -> 'represents_calls') = 'number'
-                THEN (additional_data ->> 'represents_calls')::float8 ELSE 1 END) AS calls,
+_CALLS = """sum(CASE WHEN jsonb_typeof(additional_data -> 'represents_calls') = 'number'
+                THEN (additional_data ->> 'represents_calls')::float8 ELSE 1 END)"""
+
+_SUMMARY = f"""
+SELECT metric_name, endpoint, count(*) AS samples, {_CALLS} AS calls,
        percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value_ms) AS percentiles,
        max(value_ms) AS max_ms, avg(value_ms) AS mean_ms
 FROM performance_metrics
@@ -50,6 +57,20 @@ WHERE occurred_at >= $1 AND occurred_at < $2
   AND ($3::text IS NULL OR metric_name = $3) AND ($4::text IS NULL OR endpoint = $4)
 GROUP BY metric_name, endpoint
 ORDER BY metric_name COLLATE "C", endpoint COLLATE "C"
+"""
+
+# $5: the bucket length, $6: the start of the first bucket (the origin of the others). Grouped by the
+# bucket first: the sort under the ordered-set aggregate then mostly compares timestamps, not the long
+# common prefixes of metric names and endpoints (a few times faster on a day of samples).
+_SERIES = f"""
+SELECT metric_name, endpoint, date_bin($5::interval, occurred_at, $6::timestamptz) AS start,
+       count(*) AS samples, {_CALLS} AS calls,
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP (ORDER BY value_ms) AS percentiles
+FROM performance_metrics
+WHERE occurred_at >= $1 AND occurred_at < $2
+  AND ($3::text IS NULL OR metric_name = $3) AND ($4::text IS NULL OR endpoint = $4)
+GROUP BY 3, 1, 2
+ORDER BY metric_name COLLATE "C", endpoint COLLATE "C", start
 """
 
 _MINUTES = """
@@ -113,6 +134,15 @@ def interval_of(interval_seconds: float) -> float:
     return interval_seconds
 
 
+def bucket_of(bucket_seconds: int, window: timedelta) -> timedelta | None:
+    """A request's ``bucket_seconds`` for a window: None (no series) or the buckets' length."""
+    return bucket_length(bucket_seconds, BUCKET_MULTIPLE_SECONDS, window, "bucket_seconds", "60: minutes")
+
+
+def _calls(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
 def _floor_minute(when: datetime) -> datetime:
     return when - (when - _EPOCH) % _MINUTE
 
@@ -126,14 +156,17 @@ class PerformanceMonitor:
         self._now = now
 
     async def summary(
-        self, window: timedelta, metric_name: str, endpoint: str
+        self, window: timedelta, metric_name: str, endpoint: str, bucket: timedelta | None = None
     ) -> metrics_pb2.PerformanceSummary:
+        """The summary of [now - window, now); with ``bucket`` (from :func:`bucket_of`) its series too."""
         now = self._now()
         start = now - window
         filters = (metric_name or None, endpoint or None)
+        starts = bucket_starts(start, now, bucket) if bucket is not None else []
         async with read_only(self._pool) as conn:
             rows = await conn.fetch(_SUMMARY, start, now, *filters)
             alerts = await self._alerts(conn, now, filters)
+            series = await conn.fetch(_SERIES, start, now, *filters, bucket, starts[0]) if starts else []
         answer = metrics_pb2.PerformanceSummary(
             from_time=timestamp(start), to_time=timestamp(now), thresholds=self._thresholds.message()
         )
@@ -142,7 +175,7 @@ class PerformanceMonitor:
             answer.endpoints.add(
                 metric_name=row["metric_name"],
                 endpoint=row["endpoint"],
-                count=math.floor(row["calls"] + 0.5),
+                count=_calls(row["calls"]),
                 samples=row["samples"],
                 p50_ms=p50,
                 p95_ms=p95,
@@ -152,6 +185,18 @@ class PerformanceMonitor:
                 rating=self._thresholds.rating(p95),
             )
         answer.alerts.extend(alerts)
+        for row in series:
+            p50, p95, p99 = row["percentiles"]
+            answer.series.add(
+                start=timestamp(row["start"]),
+                metric_name=row["metric_name"],
+                endpoint=row["endpoint"],
+                count=_calls(row["calls"]),
+                samples=row["samples"],
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
+            )
         return answer
 
     async def _minutes(

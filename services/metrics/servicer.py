@@ -19,7 +19,7 @@ from configtrail.errors import ConfigtrailError, DependencyUnavailable, Validati
 from configtrail.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from services.ingest.validation import Clock, Limits, check_metric
 from services.metrics import funnel, overview, popular, progress, sessions
-from services.metrics.performance import PerformanceMonitor, Thresholds, interval_of, window_of
+from services.metrics.performance import PerformanceMonitor, Thresholds, bucket_of, interval_of, window_of
 from services.sync.writer import Batch, write_batch
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -127,7 +127,8 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
     ) -> metrics_pb2.PerformanceSummary:
         async def summary() -> metrics_pb2.PerformanceSummary:
             window = window_of(request.window_seconds)
-            return await self._performance.summary(window, request.metric_name, request.endpoint)
+            bucket = bucket_of(request.bucket_seconds, window)
+            return await self._performance.summary(window, request.metric_name, request.endpoint, bucket)
 
         return await self._answer(context, summary)
 
@@ -137,11 +138,13 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
         try:
             window = window_of(request.window_seconds)
             interval = interval_of(request.interval_seconds)
+            bucket = bucket_of(request.bucket_seconds, window)
         except ValidationError as error:
             await abort_for(context, error)
         # runs until the client cancels (the sleep is then cancelled) or the server stops
         while True:
             yield await self._answer(
-                context, lambda: self._performance.summary(window, request.metric_name, request.endpoint)
+                context,
+                lambda: self._performance.summary(window, request.metric_name, request.endpoint, bucket),
             )
             await asyncio.sleep(interval)

@@ -102,15 +102,27 @@ class SessionSummary(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., device_type: _Optional[str] = ..., status: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., interaction_count: _Optional[int] = ..., snapshot_count: _Optional[int] = ..., last_category: _Optional[str] = ..., last_element_id: _Optional[str] = ..., latest_price: _Optional[_Union[_events_pb2.Money, _Mapping]] = ..., completion_percentage: _Optional[float] = ..., landing_page: _Optional[str] = ..., referrer: _Optional[str] = ..., locale: _Optional[str] = ...) -> None: ...
 
 class OverviewRequest(_message.Message):
-    __slots__ = ("from_time", "to_time")
+    __slots__ = ("from_time", "to_time", "bucket_seconds")
     FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     TO_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     from_time: _timestamp_pb2.Timestamp
     to_time: _timestamp_pb2.Timestamp
-    def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    bucket_seconds: int
+    def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ...) -> None: ...
+
+class OverviewBucket(_message.Message):
+    __slots__ = ("start", "sessions", "interactions")
+    START_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    sessions: int
+    interactions: int
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[int] = ..., interactions: _Optional[int] = ...) -> None: ...
 
 class OverviewResponse(_message.Message):
-    __slots__ = ("from_time", "to_time", "sessions", "active_now", "interactions", "average_session_duration_seconds", "interactions_per_session", "completed_sessions", "completion_rate", "order_attempt_sessions", "order_conversion_rate", "average_final_prices", "devices", "top_categories")
+    __slots__ = ("from_time", "to_time", "sessions", "active_now", "interactions", "average_session_duration_seconds", "interactions_per_session", "completed_sessions", "completion_rate", "order_attempt_sessions", "order_conversion_rate", "average_final_prices", "devices", "top_categories", "series")
     FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     TO_TIME_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +137,7 @@ class OverviewResponse(_message.Message):
     AVERAGE_FINAL_PRICES_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     TOP_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     from_time: _timestamp_pb2.Timestamp
     to_time: _timestamp_pb2.Timestamp
     sessions: int
@@ -139,7 +152,8 @@ class OverviewResponse(_message.Message):
     average_final_prices: _containers.RepeatedCompositeFieldContainer[PriceAverage]
     devices: _containers.RepeatedCompositeFieldContainer[DeviceShare]
     top_categories: _containers.RepeatedCompositeFieldContainer[CategoryCount]
-    def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[int] = ..., active_now: _Optional[int] = ..., interactions: _Optional[int] = ..., average_session_duration_seconds: _Optional[float] = ..., interactions_per_session: _Optional[float] = ..., completed_sessions: _Optional[int] = ..., completion_rate: _Optional[float] = ..., order_attempt_sessions: _Optional[int] = ..., order_conversion_rate: _Optional[float] = ..., average_final_prices: _Optional[_Iterable[_Union[PriceAverage, _Mapping]]] = ..., devices: _Optional[_Iterable[_Union[DeviceShare, _Mapping]]] = ..., top_categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ...) -> None: ...
+    series: _containers.RepeatedCompositeFieldContainer[OverviewBucket]
+    def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[int] = ..., active_now: _Optional[int] = ..., interactions: _Optional[int] = ..., average_session_duration_seconds: _Optional[float] = ..., interactions_per_session: _Optional[float] = ..., completed_sessions: _Optional[int] = ..., completion_rate: _Optional[float] = ..., order_attempt_sessions: _Optional[int] = ..., order_conversion_rate: _Optional[float] = ..., average_final_prices: _Optional[_Iterable[_Union[PriceAverage, _Mapping]]] = ..., devices: _Optional[_Iterable[_Union[DeviceShare, _Mapping]]] = ..., top_categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ..., series: _Optional[_Iterable[_Union[OverviewBucket, _Mapping]]] = ...) -> None: ...
 
 class SessionJourneyRequest(_message.Message):
     __slots__ = ("session_id",)
@@ -456,26 +470,30 @@ class AbandonmentResponse(_message.Message):
     def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[int] = ..., by_last_category: _Optional[_Iterable[_Union[LastCategoryCount, _Mapping]]] = ..., by_last_element: _Optional[_Iterable[_Union[LastElementCount, _Mapping]]] = ..., completion: _Optional[_Iterable[_Union[CompletionBucket, _Mapping]]] = ..., without_snapshot: _Optional[int] = ...) -> None: ...
 
 class GetPerformanceSummaryRequest(_message.Message):
-    __slots__ = ("window_seconds", "metric_name", "endpoint")
+    __slots__ = ("window_seconds", "metric_name", "endpoint", "bucket_seconds")
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     METRIC_NAME_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     window_seconds: float
     metric_name: str
     endpoint: str
-    def __init__(self, window_seconds: _Optional[float] = ..., metric_name: _Optional[str] = ..., endpoint: _Optional[str] = ...) -> None: ...
+    bucket_seconds: int
+    def __init__(self, window_seconds: _Optional[float] = ..., metric_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., bucket_seconds: _Optional[int] = ...) -> None: ...
 
 class WatchPerformanceRequest(_message.Message):
-    __slots__ = ("window_seconds", "metric_name", "endpoint", "interval_seconds")
+    __slots__ = ("window_seconds", "metric_name", "endpoint", "interval_seconds", "bucket_seconds")
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     METRIC_NAME_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     window_seconds: float
     metric_name: str
     endpoint: str
     interval_seconds: float
-    def __init__(self, window_seconds: _Optional[float] = ..., metric_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., interval_seconds: _Optional[float] = ...) -> None: ...
+    bucket_seconds: int
+    def __init__(self, window_seconds: _Optional[float] = ..., metric_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., interval_seconds: _Optional[float] = ..., bucket_seconds: _Optional[int] = ...) -> None: ...
 
 class RatingThresholds(_message.Message):
     __slots__ = ("excellent_below_ms", "good_below_ms", "fair_below_ms")
@@ -525,16 +543,38 @@ class PerformanceAlert(_message.Message):
     p95_ms: float
     def __init__(self, metric_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., minutes: _Optional[int] = ..., p95_ms: _Optional[float] = ...) -> None: ...
 
+class PerformanceBucket(_message.Message):
+    __slots__ = ("start", "metric_name", "endpoint", "count", "p50_ms", "p95_ms", "p99_ms", "samples")
+    START_FIELD_NUMBER: _ClassVar[int]
+    METRIC_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    metric_name: str
+    endpoint: str
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    samples: int
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metric_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., count: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
+
 class PerformanceSummary(_message.Message):
-    __slots__ = ("from_time", "to_time", "endpoints", "alerts", "thresholds")
+    __slots__ = ("from_time", "to_time", "endpoints", "alerts", "thresholds", "series")
     FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     TO_TIME_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     from_time: _timestamp_pb2.Timestamp
     to_time: _timestamp_pb2.Timestamp
     endpoints: _containers.RepeatedCompositeFieldContainer[EndpointPerformance]
     alerts: _containers.RepeatedCompositeFieldContainer[PerformanceAlert]
     thresholds: RatingThresholds
-    def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoints: _Optional[_Iterable[_Union[EndpointPerformance, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[PerformanceAlert, _Mapping]]] = ..., thresholds: _Optional[_Union[RatingThresholds, _Mapping]] = ...) -> None: ...
+    series: _containers.RepeatedCompositeFieldContainer[PerformanceBucket]
+    def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoints: _Optional[_Iterable[_Union[EndpointPerformance, _Mapping]]] = ..., alerts: _Optional[_Iterable[_Union[PerformanceAlert, _Mapping]]] = ..., thresholds: _Optional[_Union[RatingThresholds, _Mapping]] = ..., series: _Optional[_Iterable[_Union[PerformanceBucket, _Mapping]]] = ...) -> None: ...

@@ -31,6 +31,14 @@
   const COLORS = ['#2563eb', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#06b6d4', '#ec4899', '#84cc16',
     '#64748b', '#f97316'];
   const LIVE_POINTS = 300;
+  const HOUR = 3600;
+  const DAY = 86400;
+  /** Overview series: hourly buckets up to this range, daily beyond (longer days past MAX_BUCKETS days). */
+  const HOURLY_UP_TO = 7 * DAY;
+  const MAX_BUCKETS = 2000;
+  /** Performance series: the shortest of these buckets that gives at most PERFORMANCE_POINTS per window. */
+  const PERFORMANCE_BUCKETS = [60, 300, 900, HOUR, 6 * HOUR, DAY];
+  const PERFORMANCE_POINTS = 300;
 
   const renderMs = (window.__configtrailRenderMs = window.__configtrailRenderMs || {});
   const completeMs = (window.__configtrailCompleteMs = window.__configtrailCompleteMs || {});
@@ -152,7 +160,8 @@
   /** Text for plotly, which reads a little HTML in labels: shown as written, never as markup. */
   const plain = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-  function plot(el, data, layout = {}) {
+  /** The charts' common look, under a chart's own layout. */
+  function fullLayout(data, layout) {
     for (const name of ['xaxis', 'yaxis', 'yaxis2']) {
       layout[name] = { separatethousands: true, ...(layout[name] || {}) };
     }
@@ -169,12 +178,12 @@
       showlegend: false,
       hoverlabel: { bgcolor: '#102a43', font: { color: '#fff' } },
     };
-    return window.Plotly.newPlot(el, data, Object.assign(base, layout), {
-      displaylogo: false,
-      responsive: true,
-      displayModeBar: false,
-    });
+    return Object.assign(base, layout);
   }
+  const PLOT_CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
+  const plot = (el, data, layout = {}) => window.Plotly.newPlot(el, data, fullLayout(data, layout), PLOT_CONFIG);
+  /** Draw a chart again with new data (plotly keeps what it can of the old one). */
+  const replot = (el, data, layout = {}) => window.Plotly.react(el, data, fullLayout(data, layout), PLOT_CONFIG);
   const legendAbove = { showlegend: true, legend: { orientation: 'h', y: 1.12, x: 0 } };
 
   // ---- the admin API -----------------------------------------------------------------------------
@@ -295,6 +304,24 @@
     return `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())}T${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
   };
   const rangeText = (answer) => `${format.dateTime(answer.from)} – ${format.dateTime(answer.to)}`;
+  /** Seconds of a range (an unset end is now; an unset start is the API's default, 30 days). */
+  const rangeSeconds = (range) => {
+    const end = range.to ? Date.parse(range.to) : Date.now();
+    return range.from ? (end - Date.parse(range.from)) / 1000 : 30 * DAY;
+  };
+  const overviewBucket = (range) => {
+    const seconds = rangeSeconds(range);
+    return seconds <= HOURLY_UP_TO ? HOUR : Math.max(1, Math.ceil(seconds / MAX_BUCKETS / DAY)) * DAY;
+  };
+  const performanceBucket = (windowSeconds) =>
+    PERFORMANCE_BUCKETS.find((b) => windowSeconds / b <= PERFORMANCE_POINTS) || PERFORMANCE_BUCKETS.at(-1);
+  const bucketName = (seconds) => {
+    if (seconds === DAY) return 'day';
+    if (seconds % DAY === 0) return `${seconds / DAY} days`;
+    if (seconds === HOUR) return 'hour';
+    if (seconds % HOUR === 0) return `${seconds / HOUR} hours`;
+    return seconds === 60 ? 'minute' : `${seconds / 60} minutes`;
+  };
 
   // ---- views -------------------------------------------------------------------------------------
 
@@ -302,9 +329,12 @@
 
   // Overview ---------------------------------------------------------------------------------------
   views.overview = {
-    load: (ctx) => api('/api/admin/overview', { params: { from: ctx.range.from, to: ctx.range.to }, signal: ctx.signal }),
+    load: (ctx) => api('/api/admin/overview', {
+      params: { from: ctx.range.from, to: ctx.range.to, bucketSeconds: overviewBucket(ctx.range) }, signal: ctx.signal,
+    }),
     async draw(el, o, ctx) {
       ctx.shownRange(o);
+      const bucket = overviewBucket(ctx.range);
       const prices = o.averageFinalPrices || [];
       const mainPrice = prices[0];
       el.append(
@@ -326,29 +356,30 @@
             mainPrice ? prices.map((p) => `${prices.length > 1 ? `${format.money(p.averagePrice)} ` : ''}over ${format.int(p.sessions)} sessions`).join(' · ') : 'no priced session'),
         ),
       );
-      const series = o.series; // not in OverviewResponse yet: see the dashboard's README section
-      const overTime = Array.isArray(series)
-        ? chartBox('overTime')
-        : h('div', { class: 'notice', 'data-missing': 'overTime' },
-          'Sessions and interactions over time need per-bucket counts, which the Metrics service does not answer yet.');
+      // every bucket of the range (UTC hours or days), empty ones too; the first and last may be partial
+      const series = o.series || [];
+      const overTime = chartBox('overTime');
+      overTime.dataset.bucketSeconds = String(bucket);
       const devices = chartBox('devices', 'short');
       const rates = chartBox('rates', 'short');
       const categories = chartBox('topCategories', 'short');
       el.append(
-        h('div', { class: 'grid wide' }, card('Sessions and interactions over time', overTime)),
+        h('div', { class: 'grid wide' }, card(`Sessions started and interactions per ${bucketName(bucket)} (UTC)`, overTime)),
         h('div', { class: 'grid' },
           card('Devices', devices),
           card('Completion and conversion', rates),
           card('Top categories (interactions)', categories)),
       );
       const charts = [];
-      if (Array.isArray(series)) {
-        const x = series.map((b) => b.start);
-        charts.push(plot(overTime, [
-          { type: 'scatter', mode: 'lines', name: 'Sessions', x, y: series.map((b) => b.sessions) },
-          { type: 'scatter', mode: 'lines', name: 'Interactions', x, y: series.map((b) => b.interactions), yaxis: 'y2' },
-        ], { ...legendAbove, yaxis: { title: { text: 'sessions' } }, yaxis2: { overlaying: 'y', side: 'right', title: { text: 'interactions' } } }));
-      }
+      const x = series.map((b) => b.start);
+      const shape = bucket === HOUR ? 'hv' : 'linear'; // hours: steps; days: a line through the points
+      charts.push(plot(overTime, [
+        { type: 'scatter', mode: 'lines', name: 'Sessions', x, y: series.map((b) => b.sessions), line: { shape } },
+        { type: 'scatter', mode: 'lines', name: 'Interactions', x, y: series.map((b) => b.interactions), yaxis: 'y2',
+          line: { shape } },
+      ], { ...legendAbove, yaxis: { title: { text: 'sessions' }, rangemode: 'tozero' },
+        yaxis2: { overlaying: 'y', side: 'right', title: { text: 'interactions' }, rangemode: 'tozero' },
+        margin: { l: 56, r: 64, t: 24, b: 40 } }));
       const deviceRows = o.devices || [];
       charts.push(plot(devices, [{
         type: 'pie', hole: 0.5, sort: false,
@@ -879,11 +910,30 @@
       ` — p95 ${format.ms(a.p95Ms)} in the last minute; poor for ${format.int(a.minutes)} minutes since ${format.clock(a.since)}`)));
   }
 
+  /** One line per metric and endpoint from a summary's series (ordered by metric, endpoint, then start). */
+  function seriesTraces(summary, key) {
+    const lines = new Map();
+    for (const b of summary.series || []) {
+      const label = endpointLabel(b);
+      if (!lines.has(label)) lines.set(label, { type: 'scatter', mode: 'lines+markers', name: plain(label), x: [], y: [] });
+      const line = lines.get(label);
+      line.x.push(b.start);
+      line.y.push(b[key]);
+    }
+    return [...lines.values()];
+  }
+
   views.performance = {
-    load: (ctx) => api('/api/admin/performance', { params: { window: ctx.params.get('window') || '300' }, signal: ctx.signal }),
+    load: (ctx) => {
+      const windowSeconds = ctx.params.get('window') || '300';
+      return api('/api/admin/performance', {
+        params: { window: windowSeconds, bucketSeconds: performanceBucket(Number(windowSeconds)) }, signal: ctx.signal,
+      });
+    },
     async draw(el, summary, ctx) {
       const p = ctx.params;
       const windowSeconds = p.get('window') || '300';
+      const bucket = performanceBucket(Number(windowSeconds));
       const percentile = ['p50', 'p95', 'p99'].includes(p.get('percentile')) ? p.get('percentile') : 'p95';
       const windowSelect = h('select', { name: 'window', onchange: (e) => go('performance', { window: e.target.value, percentile }) },
         Object.entries(WINDOWS).map(([value, text]) => h('option', { value, selected: value === windowSeconds }, text)));
@@ -892,6 +942,7 @@
       const t = summary.thresholds || {};
       const bars = chartBox('percentiles', 'tall');
       const overTime = chartBox('overTime');
+      overTime.dataset.bucketSeconds = String(bucket);
       const tableBox = h('div', {}, performanceTable(summary));
       const alertsBox = h('div', {}, alertList(summary));
       el.append(
@@ -901,7 +952,7 @@
         h('div', { class: 'grid wide' }, card('Active alerts', alertsBox)),
         h('div', { class: 'grid' },
           card(`p50 / p95 / p99 per endpoint (${WINDOWS[windowSeconds] || `${windowSeconds} s`})`, bars),
-          card(`${percentile} over time (sliding window, every 2 s since this page opened)`, overTime)),
+          card(`${percentile} per ${bucketName(bucket)} (${WINDOWS[windowSeconds] || `${windowSeconds} s`}, kept up to date every 2 s)`, overTime)),
         h('div', { class: 'grid wide' }, card('Endpoints and efficiency ratings', tableBox)),
       );
       const endpoints = (summary.endpoints || []).slice().reverse();
@@ -911,41 +962,26 @@
         text: endpoints.map((e) => format.ms(e[key])), hoverinfo: 'y+name+text', textposition: 'none',
       });
       const key = `${percentile}Ms`;
-      const lines = new Map();
-      const traces = (summary.endpoints || []).map((e, i) => {
-        lines.set(endpointLabel(e), i);
-        return { type: 'scatter', mode: 'lines+markers', name: plain(endpointLabel(e)), x: [summary.to], y: [e[key]] };
+      const overTimeLayout = () => ({
+        uirevision: 'keep', // a legend entry hidden, or a zoom, stays through the feed's updates
+        showlegend: true, legend: { orientation: 'h', y: -0.2, x: 0 },
+        yaxis: { title: { text: 'ms' }, rangemode: 'tozero' }, margin: { l: 56, r: 16, t: 8, b: 40 },
       });
       const drawn = Promise.all([
         plot(bars, [bar('p50', 'p50Ms', COLORS[2]), bar('p95', 'p95Ms', COLORS[1]), bar('p99', 'p99Ms', COLORS[3])],
           { ...legendAbove, legend: { ...legendAbove.legend, traceorder: 'reversed' }, barmode: 'group',
             xaxis: { title: { text: 'ms' } }, margin: { l: 200, r: 16, t: 24, b: 40 } }),
-        plot(overTime, traces, { showlegend: true, legend: { orientation: 'h', y: -0.2, x: 0 },
-          yaxis: { title: { text: 'ms' }, rangemode: 'tozero' }, margin: { l: 56, r: 16, t: 8, b: 40 } }),
+        plot(overTime, seriesTraces(summary, key), overTimeLayout()),
       ]);
       let chain = drawn;
-      // this page reads only the feed's performance summaries: its live samples as rarely as allowed
-      liveFeed({ window: windowSeconds, interval: 10 }, (type, next) => {
+      // The history came with the page's summary; the feed's summaries (every 2 s) carry the same series
+      // over the sliding window: the current bucket grows, a new one is added, the oldest leaves. Only
+      // the feed's performance summaries are read here: its live samples as rarely as allowed.
+      liveFeed({ window: windowSeconds, interval: 10, bucketSeconds: bucket }, (type, next) => {
         if (type !== 'performance') return;
         tableBox.replaceChildren(performanceTable(next));
         alertsBox.replaceChildren(alertList(next));
-        chain = chain.then(async () => {
-          for (const e of next.endpoints || []) {
-            const label = endpointLabel(e);
-            if (!lines.has(label)) {
-              lines.set(label, lines.size);
-              await window.Plotly.addTraces(overTime, { type: 'scatter', mode: 'lines+markers', name: plain(label), x: [], y: [] });
-            }
-          }
-          const indices = [];
-          const update = { x: [], y: [] };
-          for (const e of next.endpoints || []) {
-            indices.push(lines.get(endpointLabel(e)));
-            update.x.push([next.to]);
-            update.y.push([e[key]]);
-          }
-          if (indices.length) await window.Plotly.extendTraces(overTime, update, indices, LIVE_POINTS);
-        });
+        chain = chain.then(() => replot(overTime, seriesTraces(next, key), overTimeLayout()));
       }, () => {}, ctx.signal).catch(ctx.fail);
       await drawn;
     },
