@@ -25,10 +25,12 @@ FOREIGN_LOAD_WARNING = 0.15
 
 @dataclass
 class Target:
-    """``value op target``: ``>=`` for throughput, ``<`` for latency."""
+    """``value op target``: ``>=`` for throughput, ``<`` for latency; ``source`` names a target that is
+    not the issue's (shown next to it)."""
 
     op: str
     value: float
+    source: str = ""
 
     def met(self, measured: float) -> bool:
         if math.isnan(measured):
@@ -37,7 +39,7 @@ class Target:
 
     def text(self, unit: str) -> str:
         symbol = "≥" if self.op == ">=" else "<"
-        return f"{symbol} {_number(self.value)} {unit}"
+        return f"{symbol} {_number(self.value)} {unit}" + (f" ({self.source})" if self.source else "")
 
 
 @dataclass

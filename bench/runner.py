@@ -1,7 +1,8 @@
 """``python -m bench``: start the servers, run the selected areas, write bench/report.md and report.json.
 
 Areas: ``unary`` (TrackInteraction), ``batch`` (TrackBatch), ``stream`` (StreamEvents), ``sync``
-(throughput and end-to-end lag), ``gateway`` (HTTP), ``analytics`` (Metrics queries on demo data);
+(throughput and end-to-end lag), ``gateway`` (HTTP), ``analytics`` (Metrics queries on demo data),
+``dashboard`` (each admin dashboard page's first render in headless Chromium, on the same demo data);
 ``ingest`` stands for the first three. ``--only ingest,sync`` runs a subset; ``--quick`` runs each
 figure once with short durations, as a smoke test.
 A failing area is reported as failed and the others still run.
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import analytics, gateway, ingest, sync
+from bench import analytics, dashboard, gateway, ingest, sync
 from bench.context import Bench, Settings
 from bench.infra import Infra, reset_streams
 from bench.procs import Children, CpuMeter
@@ -37,6 +38,7 @@ AREAS = {
     "sync": "Sync: stream → Postgres",
     "gateway": "Gateway: HTTP",
     "analytics": "Metrics: analytics queries",
+    "dashboard": "Dashboard: first render in Chromium",
 }
 #: ``--only`` names that stand for several areas.
 GROUPS = {"ingest": ("unary", "batch", "stream")}
@@ -50,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--only",
         default="",
         help="comma-separated areas: ingest (= unary, batch, stream), unary, batch, stream, sync, gateway, "
-        "analytics",
+        "analytics, dashboard",
     )
     parser.add_argument("--quick", action="store_true", help="short runs, each figure once (smoke test)")
     parser.add_argument(
@@ -62,8 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=os.environ.get("BENCH_ANALYTICS_SESSIONS"),
         metavar="N",
-        help="demo sessions of the analytics dataset (default $BENCH_ANALYTICS_SESSIONS, else 100,000; "
-        "10,000 with --quick); each size is generated once and kept in bench/.data/",
+        help="demo sessions of the analytics dataset, also the dashboard's (default "
+        "$BENCH_ANALYTICS_SESSIONS, else 100,000; 10,000 with --quick); each size is generated once and "
+        "kept in bench/.data/",
     )
     return parser.parse_args(argv)
 
@@ -120,6 +123,10 @@ async def run_areas(bench: Bench, names: list[str], report: Report) -> None:
         await guarded(
             AREAS["analytics"], lambda: analytics.measure(bench, areas["analytics"]), areas["analytics"]
         )
+    if "dashboard" in areas:
+        await guarded(
+            AREAS["dashboard"], lambda: dashboard.measure(bench, areas["dashboard"]), areas["dashboard"]
+        )
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -145,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(started_at, args.quick, settings.as_dict(), machine())
     report.notes.append(
         "**Services**: each runs as its own process (`configtrail serve ingest|sync|gateway|metrics`) with "
-        "its default settings except ports; Metrics runs only for the analytics area, on its own database, "
-        "so every service's telemetry flush goes to a closed port. Load generators run in separate "
-        "processes too."
+        "its default settings except ports; Metrics runs only for the analytics and dashboard areas, on "
+        "the analytics dataset's database, so every service's telemetry flush goes to a closed port, "
+        "except the dashboard area's gateway: it reports to that Metrics (the Performance page shows its "
+        "admin API latencies). Load generators run in separate processes too."
     )
     print(f"configtrail bench: {', '.join(names)}{' (quick)' if args.quick else ''}; work folder {workdir}")
     infra: Infra | None = None

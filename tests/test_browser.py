@@ -1,7 +1,9 @@
 """tracker.js and /demo in headless Chromium (Debian's, by Playwright) → gateway → Ingest → Sync → Postgres.
 
 Where ``/usr/bin/chromium`` is missing these tests skip, except under CI (``CI`` set), where that fails the
-run: ``.ci/run`` installs Debian's ``chromium`` first. Playwright never downloads a browser here.
+run: ``.ci/run`` installs Debian's ``chromium`` first. Playwright never downloads a browser here. Finding
+and launching Chromium is ``bench.dashboard``'s (shared with the dashboard benchmark); every browser test
+module takes its browser from :func:`browser_or_skip`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,9 +21,10 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Route
 from playwright.async_api import Request as BrowserRequest
 
+from bench.dashboard import launch_chromium, missing_browser
 from configtrail.grpcserver import RunningServer
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
 from gateway.server import RunningGateway, start
@@ -28,17 +32,6 @@ from gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-#: What Chromium needs on these machines: no sandbox as root, no GPU, no calls home (the network is closed).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WRITE_KEY = "browser-key-1"
 WAIT_SECONDS = 15.0
@@ -54,26 +47,23 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def missing_browser() -> str:
-    if CHROMIUM.exists():
-        return ""
-    return f"{CHROMIUM} is missing: install Debian's chromium package (listed in .ci/debian-packages)"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
+@asynccontextmanager
+async def browser_or_skip() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium for a test module (``bench.dashboard.launch_chromium``); where it is
+    missing the test skips, or fails under CI."""
     reason = missing_browser()
     if reason:
         if in_ci():
             pytest.fail(reason)
         pytest.skip(reason)
-    async with async_playwright() as playwright:
-        # Playwright gives every launch a fresh, empty profile (--user-data-dir) of its own.
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    async with launch_chromium() as launched:
         yield launched
-        await launched.close()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with browser_or_skip() as launched:
+        yield launched
 
 
 @pytest.fixture

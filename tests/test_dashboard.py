@@ -30,12 +30,10 @@ import httpx
 import pytest
 import redis.asyncio as redis
 from google.protobuf import timestamp_pb2
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from bench.dashboard import (
     BUDGET_MS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PAGES,
     open_view,
     sign_in,
@@ -53,7 +51,7 @@ from gateway.server import RunningGateway, start
 from gateway.settings import GatewaySettings
 from tests.conftest import TABLES, Servers, ingest_settings, sync_settings
 from tests.test_analytics_support import metrics_settings
-from tests.test_browser import ARTIFACTS, in_ci, missing_browser
+from tests.test_browser import ARTIFACTS, browser_or_skip
 
 pytestmark = pytest.mark.browser
 
@@ -168,17 +166,8 @@ async def stack(servers: Servers, pg_pool: asyncpg.Pool) -> AsyncIterator[Stack]
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    reason = missing_browser()
-    if reason:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    async with browser_or_skip() as launched:
         yield launched
-        await launched.close()
 
 
 class Console:
