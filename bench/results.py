@@ -213,6 +213,7 @@ class Report:
         }
 
     def write(self, directory: Path) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
         md, js = directory / "report.md", directory / "report.json"
         js.write_text(json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n")
         md.write_text(self.markdown())

@@ -266,3 +266,19 @@ async def test_funnel_rejects_bad_requests(
         await metrics.Funnel(_request(**fields))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in field_violations_from(caught.value)] == [field]
+
+
+async def test_seconds_between_steps_are_exact_across_days(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    # no window: step 1 comes 1 day 18:25:55.058851 after the start, step 2 0.5 s later. A day or more
+    # of seconds is the nearest float to the exact microseconds / 10^6 (152755.058851), not a sum of the
+    # days and the rest rounded on its own (152755.05885099998)
+    await add_session(pg_pool, "g1", at(20, 0))
+    await _select(pg_pool, "g1", at(21, 18, 25, 55, 58851), "nest")
+    await _select(pg_pool, "g1", at(21, 18, 25, 55, 558851), "gebaeudehuelle")
+    answer = await metrics.Funnel(
+        _request(steps=STEPS[:2], window_seconds=0, from_time=ts(at(20, 0)), to_time=ts(at(21, 0)))
+    )
+
+    assert [(r.count, r.median_seconds_from_previous) for r in answer.steps] == [(1, 152755.058851), (1, 0.5)]

@@ -1,12 +1,16 @@
 """Funnel: how many sessions reach each step of an ordered sequence of events, in one SQL query.
 
 The query chains one CTE per step. ``s0`` is the entry: the sessions started in the range, each with its
-start t0 and deadline t0 + window. ``s(k)`` joins the sessions of ``s(k-1)`` with the candidate events of
+start t0, and its deadline t0 + window only when there is a window and its device type only when a
+breakdown is asked (without them ``s0`` is an index-only scan of the (started_at, session_id) index, not
+a read of the sessions table). ``s(k)`` joins the sessions of ``s(k-1)`` with the candidate events of
 step k — read through the (event_type, category, occurred_at) index or the (trigger, occurred_at) index,
 bounded to [from, to + window] — keeps the events after the session's previous step time (at or after t0
-for the first step) and no later than its deadline, and takes the earliest per session. A session without
-one is not in ``s(k)`` and so in no later step. The last SELECT counts each step and takes the median of
-t(k) - t(k-1), per device type too when asked (grouping sets), so one pass answers totals and breakdown.
+for the first step) and no later than its deadline, and takes the earliest per session; it hands on only
+(session_id, t), the previous step's time and what ``s0`` carries. A session without one is not in
+``s(k)`` and so in no later step. The last SELECT counts each step and takes the median of
+t(k) - t(k-1) from that step's own CTE, per device type too when asked (grouping sets), so each sort
+holds one step's sessions.
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ from services.metrics.common import rate, read_only, time_range
 MAX_STEPS = 20
 #: Accepted spellings of the device-type breakdown.
 DEVICE_BREAKDOWN = ("device_type", "deviceType")
+
+
+#: t(k) - t(k-1) in seconds: the float8 of ``extract(epoch ...)``, without its numeric for the usual gap.
+#: Under 24 hours the interval has no days and date_part's float8 is that same number (both round the
+#: microseconds / 10^6 once); from 24 hours on, justify_hours moves whole days out of the time and
+#: date_part would round twice, so those few take the numeric.
+_SECONDS = (
+    "CASE WHEN t - previous < interval '24 hours' THEN date_part('epoch', t - previous) "
+    "ELSE extract(epoch FROM t - previous)::float8 END"
+)
 
 
 @dataclass(frozen=True)
@@ -58,23 +72,35 @@ def _check(request: metrics_pb2.FunnelRequest) -> None:
 
 def _plan(request: metrics_pb2.FunnelRequest, start: datetime, end: datetime) -> _Plan:
     window = request.window_seconds or None
-    latest = end + timedelta(seconds=window) if window is not None else None
-    # $1 from, $2 to, $3 window seconds (NULL: none), $4 the latest time any step may occur (NULL: none)
-    args: list[object] = [start, end, window, latest]
+    breakdown = bool(request.breakdown)
+    # $1 from, $2 to; with a window, $3 its seconds and $4 the latest time any step may occur
+    args: list[object] = [start, end]
 
     def param(value: object) -> str:
         args.append(value)
         return f"${len(args)}"
 
+    entry = ["session_id", "started_at AS t"]
+    bounds = ["e.occurred_at >= $1"]
+    # what a step hands on besides (session_id, t): the deadline with a window, the device with a breakdown
+    carried: list[str] = []
+    if window is not None:
+        seconds, latest = param(window), param(end + timedelta(seconds=window))
+        entry.append(f"started_at + make_interval(secs => {seconds}::float8) AS deadline")
+        bounds.append(f"e.occurred_at <= {latest}")
+        carried.append("deadline")
+    if breakdown:
+        # bytewise: each step's min() and the final grouping compare it without the locale's rules
+        entry.append('device_type COLLATE "C" AS device_type')
+        carried.append("device_type")
     ctes = [
-        """s0 AS MATERIALIZED (
-    SELECT session_id, device_type, started_at AS t,
-           CASE WHEN $3::float8 IS NULL THEN 'infinity'::timestamptz
-                ELSE started_at + make_interval(secs => $3::float8) END AS deadline
+        f"""s0 AS MATERIALIZED (
+    SELECT {", ".join(entry)}
     FROM user_sessions
     WHERE started_at >= $1 AND started_at < $2
 )"""
     ]
+    handed = "".join(f", min(p.{column}) AS {column}" for column in carried)
     for k, step in enumerate(request.steps, start=1):
         if step.snapshot_trigger:
             table = "configuration_snapshots"
@@ -87,44 +113,32 @@ def _plan(request: metrics_pb2.FunnelRequest, start: datetime, end: datetime) ->
             if step.category:
                 filters.append(f"e.category = {param(step.category)}")
         after = ">=" if k == 1 else ">"
-        conditions = " AND ".join(
-            [
-                *filters,
-                "e.occurred_at >= $1",
-                "($4::timestamptz IS NULL OR e.occurred_at <= $4)",
-                f"e.occurred_at {after} p.t",
-                "e.occurred_at <= p.deadline",
-            ]
-        )
+        conditions = [*filters, *bounds, f"e.occurred_at {after} p.t"]
+        if window is not None:
+            conditions.append("e.occurred_at <= p.deadline")
         ctes.append(
             f"""s{k} AS MATERIALIZED (
-    SELECT p.session_id, min(p.device_type) AS device_type, min(p.deadline) AS deadline,
-           min(p.t) AS previous, min(e.occurred_at) AS t
+    SELECT p.session_id{handed}, min(p.t) AS previous, min(e.occurred_at) AS t
     FROM s{k - 1} AS p JOIN {table} AS e ON e.session_id = p.session_id
-    WHERE {conditions}
+    WHERE {" AND ".join(conditions)}
     GROUP BY p.session_id
 )"""
         )
-    reached = "\n    UNION ALL ".join(
-        f"SELECT {k} AS step, device_type, extract(epoch FROM t - previous)::float8 AS seconds FROM s{k}"
+    device = "device_type" if breakdown else "NULL::text"
+    grouping = "GROUPING SETS ((), (device_type))" if breakdown else "()"
+    selects = [
+        f"SELECT 0 AS step, {device} AS device_type, count(*) AS sessions, 0::float8 AS median\n"
+        f"FROM s0 GROUP BY {grouping}"
+    ]
+    # a step nobody reached has no row, as a total or for a device
+    selects += [
+        f"SELECT {k}, {device}, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY {_SECONDS})\n"
+        f"FROM s{k} GROUP BY {grouping} HAVING count(*) > 0"
         for k in range(1, len(request.steps) + 1)
-    )
-    grouping = "GROUPING SETS ((step), (step, device_type))" if request.breakdown else "step"
-    device = "device_type" if request.breakdown else "NULL::text"
-    entry_grouping = "GROUPING SETS ((), (device_type))" if request.breakdown else "()"
+    ]
     with_clause = ",\n".join(ctes)
-    sql = f"""
-WITH {with_clause}
-SELECT 0 AS step, {device} AS device_type, count(*) AS sessions, 0::float8 AS median
-FROM s0 GROUP BY {entry_grouping}
-UNION ALL
-SELECT step, {device}, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)
-FROM (
-    {reached}
-) AS reached
-GROUP BY {grouping}
-"""
-    return _Plan(sql, args)
+    union = "\nUNION ALL\n".join(selects)
+    return _Plan(f"\nWITH {with_clause}\n{union}\n", args)
 
 
 def _results(
@@ -155,6 +169,10 @@ async def funnel(
     _check(request)
     plan = _plan(request, r.start, r.end)
     async with read_only(pool, hash_joins=True) as conn:
+        # the row estimates of the chained CTEs shrink step by step (each join multiplies in the
+        # selectivities of its time conditions, two with a window) until sorting a handful looks cheaper
+        # than hashing; every step really groups tens of thousands of sessions
+        await conn.execute("SET LOCAL enable_sort = off")
         rows = await conn.fetch(plan.sql, *plan.args)
 
     # (device type or None for all) -> step -> (count, median); step 0 is the entry
