@@ -99,7 +99,8 @@ async def throughput(bench: Bench, area: Area) -> None:
         f"{s.sync_events:,} interaction StreamRecords over {s.sync_sessions:,} sessions (drawn at random, "
         "so a batch of 1,000 touches ~800 sessions) pre-filled into a side stream, then swapped in "
         "under `configtrail:events:{s0}` with one RENAME while `configtrail serve sync` (default settings: "
-        "batches of 1,000) waits on it; timed from the RENAME until `Sync.Flush` returns; events/s = "
+        "batches of 1,000, each split by session into 2 concurrent write transactions) waits on it; "
+        "timed from the RENAME until `Sync.Flush` returns; events/s = "
         "entries ÷ that time. Tables are emptied and a CHECKPOINT taken before every run.",
         "Sync's writer always maintains the per-session rollups in the same transaction "
         "(sessions upserted, `INSERT … SELECT unnest … ON CONFLICT (event_id) DO NOTHING`, then the "

@@ -150,9 +150,18 @@ class SyncSettings(CommonSettings):
     )
     sync_worker_name: str = Field(default="", description="Stable consumer name; default: host name + port.")
     sync_batch_size: int = Field(
-        default=1000, ge=1, le=100_000, description="Most entries in one transaction."
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most entries read per batch (written in CONFIGTRAIL_SYNC_WRITERS transactions).",
     )
     sync_block_ms: int = Field(default=200, ge=1, description="How long one read waits for new entries.")
+    sync_writers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Concurrent write transactions per worker: each batch is split by session among them.",
+    )
     sync_claim_idle_ms: int = Field(
         default=30_000, ge=100, description="Pending entries of a dead worker idle this long are claimed."
     )
@@ -169,6 +178,15 @@ class SyncSettings(CommonSettings):
     sync_abandon_after_seconds: int = Field(
         default=1800, ge=1, description="An active session without activity this long is marked abandoned."
     )
+
+    @model_validator(mode="after")
+    def _pool_fits_writers(self) -> SyncSettings:
+        if self.sync_writers >= self.database_pool_size:
+            raise ValueError(
+                "CONFIGTRAIL_SYNC_WRITERS must be below CONFIGTRAIL_DATABASE_POOL_SIZE: one connection per"
+                " writer, and one left for Status, Flush and the background jobs"
+            )
+        return self
 
 
 class MetricsSettings(CommonSettings):

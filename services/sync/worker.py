@@ -2,6 +2,9 @@
 
 One worker consumes every shard. It acknowledges an entry only after the transaction that stored it
 committed, so a crash at any point leads to redelivery, and the unique ids make redelivery harmless.
+Each batch is split by session into ``sync_writers`` parts written in concurrent transactions: parts
+touch disjoint sessions, so they never wait for each other's session rows, and a session's events stay
+in one part, in stream order.
 On start it first re-reads its own pending entries (id ``0``); entries another worker left pending for
 longer than ``sync_claim_idle_ms`` are claimed with ``XAUTOCLAIM``.
 """
@@ -13,6 +16,7 @@ import contextlib
 import logging
 import socket
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,14 +173,17 @@ class SyncWorker:
         """
         await self._drain_own_pending()
         # the reader decodes the next batch while this one is in Postgres
-        batches: asyncio.Queue[tuple[list[Entry], Decoded] | None] = asyncio.Queue(maxsize=2)
+        batches: asyncio.Queue[list[Part] | None] = asyncio.Queue(maxsize=2)
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read_loop(batches), name=f"read-{self.name}")
         abandoner = loop.create_task(self._mark_abandoned_loop(), name=f"abandon-{self.name}")
         retention = loop.create_task(self._retention_loop(), name=f"retention-{self.name}")
         try:
-            while (item := await batches.get()) is not None:
-                await self._commit(*item)
+            while (parts := await batches.get()) is not None:
+                # the parts have disjoint sessions: their transactions run side by side
+                async with asyncio.TaskGroup() as group:
+                    for entries, decoded in parts:
+                        group.create_task(self._commit(entries, decoded))
         finally:
             for task in (reader, abandoner, retention):
                 task.cancel()
@@ -200,7 +207,7 @@ class SyncWorker:
                 self.stats.state = f"redis unavailable: {exc}"
                 await self._pause(backoff, "redis", exc)
 
-    async def _read_loop(self, batches: asyncio.Queue[tuple[list[Entry], Decoded] | None]) -> None:
+    async def _read_loop(self, batches: asyncio.Queue[list[Part] | None]) -> None:
         backoff = _Backoff(self._settings.sync_retry_max_seconds)
         try:
             while not self._stopping.is_set():
@@ -209,9 +216,8 @@ class SyncWorker:
                     if not entries:
                         entries = await self._claim_abandoned()
                     if entries:
-                        batch, poison = decode_entries(entries)
                         # the Python half of the write, done while the previous batch is in Postgres
-                        await batches.put((entries, (prepare(batch), poison)))
+                        await batches.put(split_by_session(entries, self._settings.sync_writers))
                     await self._maybe_trim()
                     await self._heartbeat()
                     if self.stats.state.startswith("redis"):
@@ -511,18 +517,45 @@ async def mark_abandoned(pool: asyncpg.Pool, idle_seconds: int) -> int:
 Decoded = tuple[Batch | PreparedBatch, list[tuple[Entry, str]]]
 
 
+#: entries and their prepared records, written in one transaction
+Part = tuple[list[Entry], Decoded]
+
+
 def decode_entries(entries: list[Entry]) -> tuple[Batch, list[tuple[Entry, str]]]:
     """The records of the entries, and the entries that do not decode (poison) with the reason."""
-    batch = Batch()
-    poison: list[tuple[Entry, str]] = []
+    ((_, batch, poison),) = _decode(entries, 1)
+    return batch, poison
+
+
+def split_by_session(entries: list[Entry], parts: int) -> list[Part]:
+    """``entries`` in up to ``parts`` parts by session id, each decoded and prepared for writing.
+
+    A session's records all land in one part, so concurrent parts never touch the same session's rows;
+    entries without a session (deleted ones, poison) go with the first part.
+    """
+    return [(part, (prepare(batch), poison)) for part, batch, poison in _decode(entries, parts) if part]
+
+
+def _decode(entries: list[Entry], parts: int) -> list[tuple[list[Entry], Batch, list[tuple[Entry, str]]]]:
+    split: list[tuple[list[Entry], Batch, list[tuple[Entry, str]]]] = [
+        ([], Batch(), []) for _ in range(parts)
+    ]
     for entry in entries:
         if entry[2] is None:
-            continue  # deleted from the stream (erased): nothing to store, only to acknowledge
+            split[0][0].append(entry)  # deleted from the stream (erased): nothing to store, only to ack
+            continue
         try:
-            batch.add(streams.decode(entry[2]))
+            record = streams.decode(entry[2])
+            kind = record.WhichOneof("record")
+            session_id: str = getattr(record, kind).session_id if kind else ""
         except Exception as exc:  # noqa: BLE001 - any decode failure makes the entry poison
-            poison.append((entry, f"undecodable: {exc.__class__.__name__}: {exc}"))
-    return batch, poison
+            split[0][0].append(entry)
+            split[0][2].append((entry, f"undecodable: {exc.__class__.__name__}: {exc}"))
+            continue
+        part = split[zlib.crc32(session_id.encode()) % parts] if parts > 1 else split[0]
+        part[0].append(entry)
+        part[1].add(record)
+    return split
 
 
 def _payload(fields: dict[bytes, bytes] | None) -> bytes | None:
