@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import time
 import zlib
@@ -109,6 +110,8 @@ class WorkerStats:
     batches: int = 0
     dead_lettered: int = 0
     dropped_erased: int = 0
+    #: batches rolled back by a deadlock or serialization failure and written again
+    rolled_back: int = 0
     last_commit_at: datetime | None = None
     state: str = "starting"
     started: float = field(default_factory=time.monotonic)
@@ -328,6 +331,12 @@ class SyncWorker:
             try:
                 dead = await self._store(entries, decoded)
                 break
+            except asyncpg.TransactionRollbackError as exc:
+                # a deadlock or serialization failure against another transaction (another worker
+                # writing the same sessions): Postgres and the entries are fine, the batch is written again
+                self.stats.rolled_back += 1
+                logger.info("worker %s: batch rolled back (%s); writing it again", self.name, exc)
+                await asyncio.sleep(random.uniform(0.0, 0.05))  # jitter: the two need not collide again
             except POSTGRES_DOWN as exc:
                 self.stats.state = f"postgres unavailable: {exc}"
                 await self._pause(backoff, "postgres", exc)
@@ -379,6 +388,8 @@ class SyncWorker:
                 result = await write_batch(conn, batch)
                 await self._after_write(result)
                 return len(poison)
+            except asyncpg.TransactionRollbackError:
+                raise  # rolled back cleanly: the connection is fine, the whole batch is retried
             except POSTGRES_DOWN:
                 conn.terminate()  # never hand a connection in an unknown state back to the pool
                 raise
