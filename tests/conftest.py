@@ -7,9 +7,12 @@ and Valkey once per session in a temporary folder.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +145,23 @@ async def ingest(ingest_server: RunningServer) -> AsyncIterator[ingest_pb2_grpc.
 async def sync(sync_server: RunningServer) -> AsyncIterator[sync_pb2_grpc.SyncAsyncStub]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{sync_server.port}") as channel:
         yield sync_pb2_grpc.SyncStub(channel)
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], *, within: float, every: float = 0.02
+) -> bool:
+    """Poll ``condition`` until it holds or ``within`` seconds have passed; whether it held.
+
+    For state that announces no event (a server's background work, another process): the caller
+    asserts on the answer, or on the state itself, so a condition never met fails the test.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(every)

@@ -16,7 +16,7 @@ from configtrail.common.v1 import events_pb2
 from services.sync import worker as worker_module
 from services.sync import writer
 from services.sync.worker import SyncWorker
-from tests.conftest import Servers, sync_settings
+from tests.conftest import Servers, sync_settings, wait_until
 
 
 def _payload(n: int) -> bytes:
@@ -62,9 +62,7 @@ async def test_a_deadlocked_batch_is_written_again_whole(
     await worker.ensure_groups()
     task = asyncio.create_task(worker.run())
     try:
-        async with asyncio.timeout(20):
-            while worker.stats.committed < 50:
-                await asyncio.sleep(0.05)
+        assert await wait_until(lambda: worker.stats.committed >= 50, within=20)
     finally:
         worker.stop()
         await task
