@@ -91,6 +91,21 @@ def decode(payload: bytes) -> events_pb2.StreamRecord:
     return record
 
 
+def session_of(record: events_pb2.StreamRecord) -> str:
+    """The session a record belongs to ("" for a metric that names none)."""
+    kind = record.WhichOneof("record")
+    return str(getattr(record, kind).session_id) if kind else ""
+
+
+def payload_session(payload: bytes) -> str | None:
+    """The session of an encoded record; None when it does not decode or names none."""
+    try:
+        record = decode(payload)
+    except Exception:  # noqa: BLE001 - an undecodable payload names no session
+        return None
+    return session_of(record) or None
+
+
 @dataclass(frozen=True)
 class Append:
     """One entry to append: its stream, the serialized record, and the record (for the live state)."""

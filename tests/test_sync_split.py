@@ -29,19 +29,8 @@ def _snapshot(n: int, session_id: str) -> Entry:
     return ("configtrail:events:{s0}", f"1-{n}", streams.encode(record))
 
 
-def _sessions_of(part: list[Entry]) -> set[str]:
-    sessions = set()
-    for _, _, payload in part:
-        if payload is None:
-            continue
-        try:
-            record = streams.decode(payload)
-        except Exception:  # noqa: BLE001 - poison names no session
-            continue
-        kind = record.WhichOneof("record")
-        assert kind is not None
-        sessions.add(getattr(record, kind).session_id)
-    return sessions
+def _sessions_of(part: list[Entry]) -> set[str | None]:
+    return {streams.payload_session(payload) for _, _, payload in part if payload is not None}
 
 
 def test_a_sessions_records_stay_together_and_in_stream_order() -> None:
@@ -92,3 +81,10 @@ def test_writers_must_leave_a_pool_connection_free() -> None:
     with pytest.raises(pydantic.ValidationError, match="CONFIGTRAIL_SYNC_WRITERS"):
         SyncSettings(sync_writers=4, database_pool_size=4)
     assert SyncSettings(sync_writers=3, database_pool_size=4).sync_writers == 3
+
+
+def test_an_undecodable_payload_names_no_session() -> None:
+    # what erasure and dead-lettering meet in a stream: garbage, or a record of no kind
+    assert streams.payload_session(b"\xff\xff not a record") is None
+    assert streams.payload_session(b"") is None
+    assert streams.payload_session(_interaction(1, "session-1")[2] or b"") == "session-1"

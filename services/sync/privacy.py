@@ -115,7 +115,7 @@ async def _remove_stream_entries(client: redis.Redis, session_id: str, shards: i
         )
         for entry_id, fields in chunk:
             payload = fields.get(constants.STREAM_FIELD.encode()) if fields else None
-            if payload is not None and _session_of(payload) == session_id:
+            if payload is not None and streams.payload_session(payload) == session_id:
                 doomed.append(entry_id)
         if len(chunk) < _XRANGE_CHUNK:
             break
@@ -126,15 +126,6 @@ async def _remove_stream_entries(client: redis.Redis, session_id: str, shards: i
         pipe.xdel(stream, *doomed)
         await pipe.execute()
     return len(doomed)
-
-
-def _session_of(payload: bytes) -> str | None:
-    try:
-        record = streams.decode(payload)
-    except ValueError:
-        return None
-    kind = record.WhichOneof("record")
-    return getattr(getattr(record, kind), "session_id", None) if kind else None
 
 
 async def _remove_live_state(client: redis.Redis, session_id: str) -> bool:

@@ -438,7 +438,7 @@ class SyncWorker:
     async def _dead_letter(self, conn: Connection, items: list[tuple[Entry, str]], attempts: int = 1) -> None:
         for (stream, entry_id, payload), error in items:
             payload = payload or b""
-            session_id = _session_of(payload)
+            session_id = streams.payload_session(payload)
             await conn.execute(
                 """INSERT INTO dead_letters (stream, entry_id, session_id, payload, error, attempts)
                    VALUES ($1, $2, $3, $4, $5, $6)
@@ -557,13 +557,11 @@ def _decode(entries: list[Entry], parts: int) -> list[tuple[list[Entry], Batch, 
             continue
         try:
             record = streams.decode(entry[2])
-            kind = record.WhichOneof("record")
-            session_id: str = getattr(record, kind).session_id if kind else ""
         except Exception as exc:  # noqa: BLE001 - any decode failure makes the entry poison
             split[0][0].append(entry)
             split[0][2].append((entry, f"undecodable: {exc.__class__.__name__}: {exc}"))
             continue
-        part = split[zlib.crc32(session_id.encode()) % parts] if parts > 1 else split[0]
+        part = split[zlib.crc32(streams.session_of(record).encode()) % parts] if parts > 1 else split[0]
         part[0].append(entry)
         part[1].add(record)
     return split
@@ -573,16 +571,6 @@ def _payload(fields: dict[bytes, bytes] | None) -> bytes | None:
     if not fields:
         return None
     return fields.get(constants.STREAM_FIELD.encode(), b"")
-
-
-def _session_of(payload: bytes) -> str | None:
-    try:
-        record = streams.decode(payload)
-    except Exception:  # noqa: BLE001 - an undecodable payload names no session
-        return None
-    kind = record.WhichOneof("record")
-    inner = getattr(record, kind) if kind else None
-    return getattr(inner, "session_id", None) or None
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
