@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -143,6 +144,20 @@ def _calls(value: float) -> int:
     return math.floor(value + 0.5)
 
 
+def _latency(row: asyncpg.Record) -> dict[str, Any]:
+    """The fields an endpoint's summary and one of its series buckets share."""
+    p50, p95, p99 = row["percentiles"]
+    return {
+        "metric_name": row["metric_name"],
+        "endpoint": row["endpoint"],
+        "count": _calls(row["calls"]),
+        "samples": row["samples"],
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+    }
+
+
 def _floor_minute(when: datetime) -> datetime:
     return when - (when - _EPOCH) % _MINUTE
 
@@ -171,32 +186,15 @@ class PerformanceMonitor:
             from_time=timestamp(start), to_time=timestamp(now), thresholds=self._thresholds.message()
         )
         for row in rows:
-            p50, p95, p99 = row["percentiles"]
             answer.endpoints.add(
-                metric_name=row["metric_name"],
-                endpoint=row["endpoint"],
-                count=_calls(row["calls"]),
-                samples=row["samples"],
-                p50_ms=p50,
-                p95_ms=p95,
-                p99_ms=p99,
+                **_latency(row),
                 max_ms=row["max_ms"],
                 mean_ms=row["mean_ms"],
-                rating=self._thresholds.rating(p95),
+                rating=self._thresholds.rating(row["percentiles"][1]),  # rated by its p95
             )
         answer.alerts.extend(alerts)
         for row in series:
-            p50, p95, p99 = row["percentiles"]
-            answer.series.add(
-                start=timestamp(row["start"]),
-                metric_name=row["metric_name"],
-                endpoint=row["endpoint"],
-                count=_calls(row["calls"]),
-                samples=row["samples"],
-                p50_ms=p50,
-                p95_ms=p95,
-                p99_ms=p99,
-            )
+            answer.series.add(start=timestamp(row["start"]), **_latency(row))
         return answer
 
     async def _minutes(
