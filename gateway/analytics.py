@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 import grpc
@@ -360,28 +360,62 @@ ABANDONMENT = Shape(metrics_pb2.AbandonmentRequest)
 PERFORMANCE = Shape(metrics_pb2.GetPerformanceSummaryRequest, renamed={"window_seconds": "window"})
 
 
-async def overview(request: Request, gateway: Gateway) -> Response:
-    """Headline numbers of the sessions started in a range."""
-    gateway.keys.admin(request)
-    return await _answer(gateway.metrics.Overview, OVERVIEW.from_query(request), OVERVIEW)
+def _query(
+    rpc: Callable[[Gateway], grpc.aio.UnaryUnaryMultiCallable[RequestT, ReplyT]],
+    shape: Shape[RequestT],
+    name: str,
+    doc: str,
+) -> Callable[[Request, Gateway], Awaitable[Response]]:
+    """A GET of the admin API: its query string as ``shape``'s request, answered by Metrics' ``rpc``."""
+
+    async def handler(request: Request, gateway: Gateway) -> Response:
+        gateway.keys.admin(request)
+        return await _answer(rpc(gateway), shape.from_query(request), shape)
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
+    return handler
 
 
-async def list_sessions(request: Request, gateway: Gateway) -> Response:
-    """Sessions started in a range, filtered, newest first, in pages."""
-    gateway.keys.admin(request)
-    return await _answer(gateway.metrics.ListSessions, SESSIONS.from_query(request), SESSIONS)
-
-
-async def session_journey(request: Request, gateway: Gateway) -> Response:
-    """One session's interactions and snapshots in time order, with the price after each step."""
-    gateway.keys.admin(request)
-    return await _answer(gateway.metrics.SessionJourney, JOURNEY.from_query(request), JOURNEY)
-
-
-async def popular_configurations(request: Request, gateway: Gateway) -> Response:
-    """Most selected options, most common configurations and the average price per option."""
-    gateway.keys.admin(request)
-    return await _answer(gateway.metrics.PopularConfigurations, POPULAR.from_query(request), POPULAR)
+overview = _query(
+    lambda g: g.metrics.Overview, OVERVIEW, "overview", "Headline numbers of the sessions started in a range."
+)
+list_sessions = _query(
+    lambda g: g.metrics.ListSessions,
+    SESSIONS,
+    "list_sessions",
+    "Sessions started in a range, filtered, newest first, in pages.",
+)
+session_journey = _query(
+    lambda g: g.metrics.SessionJourney,
+    JOURNEY,
+    "session_journey",
+    "One session's interactions and snapshots in time order, with the price after each step.",
+)
+popular_configurations = _query(
+    lambda g: g.metrics.PopularConfigurations,
+    POPULAR,
+    "popular_configurations",
+    "Most selected options, most common configurations and the average price per option.",
+)
+price_evolution = _query(
+    lambda g: g.metrics.PriceEvolution,
+    PRICE_EVOLUTION,
+    "price_evolution",
+    "The configured price by snapshot number within the sessions.",
+)
+abandonment = _query(
+    lambda g: g.metrics.Abandonment,
+    ABANDONMENT,
+    "abandonment",
+    "Where the sessions that ended without an order stopped.",
+)
+performance = _query(
+    lambda g: g.metrics.GetPerformanceSummary,
+    PERFORMANCE,
+    "performance",
+    "Latency percentiles per metric and endpoint, ratings and active alerts over a window.",
+)
 
 
 async def funnel(request: Request, gateway: Gateway) -> Response:
@@ -389,26 +423,6 @@ async def funnel(request: Request, gateway: Gateway) -> Response:
     gateway.keys.admin(request)
     data = await read_json(request, gateway.max_body_bytes)
     return await _answer(gateway.metrics.Funnel, FUNNEL.from_json(data), FUNNEL)
-
-
-async def price_evolution(request: Request, gateway: Gateway) -> Response:
-    """The configured price by snapshot number within the sessions."""
-    gateway.keys.admin(request)
-    message = PRICE_EVOLUTION.from_query(request)
-    return await _answer(gateway.metrics.PriceEvolution, message, PRICE_EVOLUTION)
-
-
-async def abandonment(request: Request, gateway: Gateway) -> Response:
-    """Where the sessions that ended without an order stopped."""
-    gateway.keys.admin(request)
-    return await _answer(gateway.metrics.Abandonment, ABANDONMENT.from_query(request), ABANDONMENT)
-
-
-async def performance(request: Request, gateway: Gateway) -> Response:
-    """Latency percentiles per metric and endpoint, ratings and active alerts over a window."""
-    gateway.keys.admin(request)
-    message = PERFORMANCE.from_query(request)
-    return await _answer(gateway.metrics.GetPerformanceSummary, message, PERFORMANCE)
 
 
 ANALYTICS_ROUTES = [
