@@ -14,6 +14,8 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from configtrail.heap import freeze_startup_heap
+
 logger = logging.getLogger(__name__)
 
 #: gRPC channel/server options shared by clients and servers.
@@ -163,6 +165,7 @@ async def wait_for_shutdown_signal() -> None:
 
 
 async def serve_until_signal(running: RunningServer, name: str) -> None:
+    freeze_startup_heap()
     logger.info("%s serving on port %d", name, running.port)
     try:
         await wait_for_shutdown_signal()

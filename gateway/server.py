@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from configtrail import streams
 from configtrail.grpcserver import GRPC_OPTIONS, wait_for_shutdown_signal
+from configtrail.heap import freeze_startup_heap
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.metrics.v1 import metrics_pb2_grpc
 from configtrail.sync.v1 import sync_pb2_grpc
@@ -84,6 +85,7 @@ async def open_gateway(
         track_batch,
         window=settings.coalesce_window_ms / 1000,
         max_items=min(settings.coalesce_max_items, settings.max_batch_items),
+        max_calls_in_flight=settings.coalesce_calls_in_flight,
     )
     redis_client = None
     if settings.rate_limit_per_second <= 0:
@@ -251,6 +253,7 @@ async def serve(settings: GatewaySettings | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight requests and close (exit 0)."""
     settings = settings or GatewaySettings()
     running = await start(settings)
+    freeze_startup_heap()
     logger.info("gateway serving on %s:%d", settings.bind_host, running.port)
     signalled = asyncio.ensure_future(wait_for_shutdown_signal())
     try:
