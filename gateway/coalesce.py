@@ -1,9 +1,12 @@
 """Coalescing: concurrent single-record requests share ``Ingest.TrackBatch`` calls.
 
-A unary gRPC call costs several times an HTTP request in Python, so a record posted on its own waits up
-to a few milliseconds for others; whatever gathered in that window (or ``max_items``, whichever comes
-first) goes in one call, and each waiting request gets its own item's result. Calls are not serialised:
-a full or expired window is sent at once while earlier calls are still in flight.
+A unary gRPC call costs several times an HTTP request in Python, so records posted one by one are sent
+together: as group commit does for a database log. While fewer than ``max_calls_in_flight`` calls are
+out, what arrives is sent at the end of the current event-loop turn (a lone request waits for nothing);
+while that many are out, records gather until a call returns or ``window`` passes, whichever comes
+first, and go in one call (``max_items`` sends at once). So the busier Ingest is, the larger the calls,
+and no record waits longer than the window for its call to start. Each waiting request gets its own
+item's result.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ TrackBatch = Callable[[ingest_pb2.TrackBatchRequest], Awaitable[ingest_pb2.Track
 class Coalescer:
     """Gathers single batch items for ``window`` seconds and sends them in one ``TrackBatch`` call."""
 
-    def __init__(self, track_batch: TrackBatch, *, window: float, max_items: int) -> None:
+    def __init__(
+        self, track_batch: TrackBatch, *, window: float, max_items: int, max_calls_in_flight: int = 1
+    ) -> None:
         self._track_batch = track_batch
         self._window = window
         self._max_items = max_items
+        self._max_calls_in_flight = max_calls_in_flight
         self._items: list[ingest_pb2.BatchItem] = []
         self._futures: list[asyncio.Future[ingest_pb2.ItemResult]] = []
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
@@ -49,10 +55,10 @@ class Coalescer:
         if len(self._items) >= self._max_items:
             self._flush()
         elif self._timer is None:
-            if self._window > 0:
+            if self._window > 0 and len(self._in_flight) >= self._max_calls_in_flight:
                 self._timer = loop.call_later(self._window, self._flush)
             else:
-                self._timer = loop.call_soon(self._flush)
+                self._timer = loop.call_soon(self._flush)  # with what else arrives in this loop turn
         return await future
 
     def _flush(self) -> None:
@@ -65,7 +71,15 @@ class Coalescer:
         self._items, self._futures = [], []
         task = asyncio.get_running_loop().create_task(self._send(items, futures))
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._call_done)
+
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        """A call returned: what gathered meanwhile goes now, unless enough calls are still out."""
+        self._in_flight.discard(task)
+        if self._items and not self._closed and len(self._in_flight) < self._max_calls_in_flight:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_soon(self._flush)
 
     async def _send(
         self, items: list[ingest_pb2.BatchItem], futures: list[asyncio.Future[ingest_pb2.ItemResult]]

@@ -37,7 +37,16 @@ class GatewaySettings(CommonSettings):
     )
     ingest_timeout_seconds: float = Field(default=5.0, gt=0, description="Deadline of every call to Ingest.")
     coalesce_window_ms: float = Field(
-        default=2.0, ge=0, le=100, description="How long single events wait to share one TrackBatch call."
+        default=2.0,
+        ge=0,
+        le=100,
+        description="Longest wait of a single event for the TrackBatch call it shares with others.",
+    )
+    coalesce_calls_in_flight: int = Field(
+        default=1,
+        ge=0,
+        description="Coalesced calls out at once before events wait (for one to return or the window); "
+        "0: events always wait the window.",
     )
     coalesce_max_items: int = Field(
         default=500, ge=1, description="Most events in one coalesced call (capped at max_batch_items)."

@@ -827,7 +827,8 @@ async def test_concurrent_single_interactions_share_track_batch_calls(
 
 
 async def test_stopping_delivers_requests_in_flight(start_gateway: StartGateway) -> None:
-    gateway = await start_gateway(coalesce_window_ms=50)
+    # every request waits the window (none is sent early), so all five are in the gateway at the stop
+    gateway = await start_gateway(coalesce_window_ms=50, coalesce_calls_in_flight=0)
     session_id = f"s-{uuid.uuid4().hex}"
     connections = await RawConnections.open(gateway.port, 5)
     try:

@@ -17,6 +17,7 @@ from gateway.body import gunzip
 from gateway.coalesce import Coalescer
 from gateway.errors import ApiError, json_name
 from gateway.ratelimit import ClientHasher, RateLimiter, address_part, bucket_key
+from tests.conftest import wait_until
 
 
 @pytest.mark.parametrize(
@@ -179,13 +180,16 @@ async def test_rate_limiter_without_redis_lets_everything_through() -> None:
 class FakeIngest:
     """TrackBatch that records its calls and rejects items whose session id is "bad"."""
 
-    def __init__(self, fail: grpc.StatusCode | None = None) -> None:
+    def __init__(self, fail: grpc.StatusCode | None = None, gate: asyncio.Event | None = None) -> None:
         self.calls: list[int] = []
         self.fail = fail
+        self.gate = gate  # when given, every call waits for it: a slow Ingest
 
     async def __call__(self, request: ingest_pb2.TrackBatchRequest) -> ingest_pb2.TrackBatchResponse:
         self.calls.append(len(request.items))
         await asyncio.sleep(0)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.fail is not None:
             raise grpc.aio.AioRpcError(self.fail, grpc.aio.Metadata(), grpc.aio.Metadata(), "down")
         results = []
@@ -221,7 +225,8 @@ async def test_coalescer_sends_one_call_per_window_and_routes_each_result() -> N
 
 async def test_coalescer_sends_full_batches_at_once() -> None:
     ingest = FakeIngest()
-    coalescer = Coalescer(ingest, window=10.0, max_items=4)  # a long window: only fullness sends
+    # a long window and no call sent early: only fullness sends
+    coalescer = Coalescer(ingest, window=10.0, max_items=4, max_calls_in_flight=0)
     submitted = [asyncio.ensure_future(coalescer.submit(item(n))) for n in range(8)]
     results = await asyncio.wait_for(asyncio.gather(*submitted), 2)
     assert ingest.calls == [4, 4]
@@ -233,6 +238,46 @@ async def test_coalescer_sends_full_batches_at_once() -> None:
     with pytest.raises(ApiError) as closed:
         await coalescer.submit(item(10))
     assert closed.value.status == 503
+
+
+async def test_coalescer_sends_at_once_while_no_call_is_out() -> None:
+    ingest = FakeIngest()
+    coalescer = Coalescer(ingest, window=10.0, max_items=500)  # the window would hold it for 10 s
+    result = await asyncio.wait_for(coalescer.submit(item(1)), 2)
+    assert result.id == "id-1"
+    assert ingest.calls == [1]
+    await coalescer.close()
+
+
+async def test_coalescer_gathers_while_a_call_is_out_and_sends_when_it_returns() -> None:
+    gate = asyncio.Event()
+    ingest = FakeIngest(gate=gate)
+    coalescer = Coalescer(ingest, window=10.0, max_items=500)
+    first = asyncio.ensure_future(coalescer.submit(item(1)))
+    assert await wait_until(lambda: ingest.calls == [1], within=2)
+    later = [asyncio.ensure_future(coalescer.submit(item(n))) for n in range(2, 7)]
+    await asyncio.sleep(0.05)
+    assert ingest.calls == [1]  # the five wait for the call out, not for the 10 s window
+    gate.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *later), 2)
+    assert ingest.calls == [1, 5]
+    assert [r.id for r in results] == [f"id-{n}" for n in range(1, 7)]
+    await coalescer.close()
+
+
+async def test_coalescer_window_bounds_the_wait_for_a_slow_call() -> None:
+    gate = asyncio.Event()
+    ingest = FakeIngest(gate=gate)
+    coalescer = Coalescer(ingest, window=0.02, max_items=500)
+    first = asyncio.ensure_future(coalescer.submit(item(1)))
+    assert await wait_until(lambda: ingest.calls == [1], within=2)
+    later = [asyncio.ensure_future(coalescer.submit(item(n))) for n in (2, 3)]
+    # the two go once the window passed, while the first call is still out
+    assert await wait_until(lambda: ingest.calls == [1, 2], within=2)
+    gate.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *later), 2)
+    assert [r.id for r in results] == ["id-1", "id-2", "id-3"]
+    await coalescer.close()
 
 
 async def test_coalescer_failed_call_fails_each_request_with_the_mapped_status() -> None:
