@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import asyncpg
@@ -36,8 +37,42 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
+#: Where PostgreSQL counts its timestamps from.
+POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_POSTGRES_EPOCH_UNIX_SECONDS = 946_684_800
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def postgres_microseconds(seconds: int, nanos: int = 0) -> int:
+    """A Unix time (a protobuf Timestamp's two fields) as a ``timestamptz`` parameter: microseconds
+    since :data:`POSTGRES_EPOCH`, what Postgres stores, without building a datetime on the way."""
+    return (seconds - _POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000 + nanos // 1000
+
+
+def _encode_timestamptz(value: datetime | int) -> tuple[int]:
+    if isinstance(value, int):
+        return (value,)
+    return ((value.astimezone(UTC) - POSTGRES_EPOCH) // _MICROSECOND,)
+
+
+def _decode_timestamptz(value: tuple[int]) -> datetime:
+    return POSTGRES_EPOCH + timedelta(microseconds=value[0])
+
+
+async def register_codecs(conn: asyncpg.Connection) -> None:
+    """``timestamptz`` parameters may be datetimes or :func:`postgres_microseconds` (the cheap form the
+    Sync writer sends thousands of per batch); results are aware UTC datetimes either way."""
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=_encode_timestamptz,
+        decoder=_decode_timestamptz,
+        format="tuple",
+    )
+
+
 async def create_pool(dsn: str, *, size: int = 4) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60, init=register_codecs)
     assert pool is not None
     return pool
 

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import orjson
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from configtrail.common.v1 import events_pb2
-from configtrail.db import Connection
+from configtrail.db import Connection, postgres_microseconds
 from configtrail.vocabulary import DEVICE_TYPES, END_REASONS, EVENT_TYPES, SNAPSHOT_TRIGGERS
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-
-def _time(ts: timestamp_pb2.Timestamp) -> datetime:
-    # a sixth of the cost of Timestamp.ToDatetime, to the microsecond PostgreSQL keeps
-    return _EPOCH + timedelta(0, ts.seconds, ts.nanos // 1000)
+def _time(ts: timestamp_pb2.Timestamp) -> int:
+    # to the microsecond PostgreSQL keeps, in the form it keeps it: no datetime built here, none
+    # taken apart again by the driver (connections of db.create_pool take it)
+    return postgres_microseconds(ts.seconds, ts.nanos)
 
 
 def _json(message: struct_pb2.Struct, present: bool) -> str | None:
@@ -133,12 +131,9 @@ ON CONFLICT (session_id) DO NOTHING
 
 _INSERT_INTERACTIONS = """
 WITH inserted AS (
-    INSERT INTO interaction_events (event_id, session_id, event_type, custom_event_type, category,
-        element_id, selection_value, previous_value, time_spent_ms, device_type, viewport_width,
-        viewport_height, additional_data, sequence, occurred_at, received_at)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::text[], $9::bigint[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::bigint[],
-        $15::timestamptz[], $16::timestamptz[])
+    -- one array of the table's own row type (rows as tuples, columns in table order): cheaper to
+    -- encode and to unnest than one array per column, whose every element asyncpg checks on its own
+    INSERT INTO interaction_events SELECT * FROM unnest($1::interaction_events[])
     ON CONFLICT (event_id) DO NOTHING
     RETURNING session_id, occurred_at, category, element_id
 ), per_session AS (
@@ -162,10 +157,7 @@ RETURNING p.n
 
 _INSERT_SNAPSHOTS = """
 WITH inserted AS (
-    INSERT INTO configuration_snapshots (snapshot_id, session_id, configuration, total_price_minor, currency,
-        completion_percentage, trigger, additional_data, occurred_at, received_at)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::float8[],
-        $7::text[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[])
+    INSERT INTO configuration_snapshots SELECT * FROM unnest($1::configuration_snapshots[])
     ON CONFLICT (snapshot_id) DO NOTHING
     RETURNING session_id, occurred_at, configuration, total_price_minor, currency, completion_percentage,
         trigger
@@ -261,7 +253,7 @@ def prepare(batch: Batch) -> PreparedBatch:
             [s.locale for s in sessions],
         )
     interaction_args: Args | None = None
-    occurred: list[datetime] = []
+    occurred: list[int] = []
     devices: list[str] = []
     widths: list[int | None] = []
     heights: list[int | None] = []
@@ -272,39 +264,49 @@ def prepare(batch: Batch) -> PreparedBatch:
         widths = [_nullable_int(e.viewport_width) for e in ev]
         heights = [_nullable_int(e.viewport_height) for e in ev]
         interaction_args = (
-            [e.event_id for e in ev],
-            [e.session_id for e in ev],
-            [EVENT_TYPES.word(e.event_type) for e in ev],
-            [e.custom_event_type or None for e in ev],
-            [e.category for e in ev],
-            [e.element_id for e in ev],
-            [e.selection_value for e in ev],
-            [e.previous_value for e in ev],
-            [e.time_spent_ms for e in ev],
-            devices,
-            widths,
-            heights,
-            [_json(e.additional_data, e.HasField("additional_data")) for e in ev],
-            [e.sequence or None for e in ev],
-            occurred,
-            [_time(e.server_timestamp) for e in ev],
+            list(
+                zip(
+                    [e.event_id for e in ev],
+                    [e.session_id for e in ev],
+                    [EVENT_TYPES.word(e.event_type) for e in ev],
+                    [e.custom_event_type or None for e in ev],
+                    [e.category for e in ev],
+                    [e.element_id for e in ev],
+                    [e.selection_value for e in ev],
+                    [e.previous_value for e in ev],
+                    [e.time_spent_ms for e in ev],
+                    devices,
+                    widths,
+                    heights,
+                    [_json(e.additional_data, e.HasField("additional_data")) for e in ev],
+                    [e.sequence or None for e in ev],
+                    occurred,
+                    [_time(e.server_timestamp) for e in ev],
+                    strict=True,
+                )
+            ),
         )
     snapshot_args: Args | None = None
-    snapshot_times: list[datetime] = []
+    snapshot_times: list[int] = []
     if batch.snapshots:
         sn = batch.snapshots
         snapshot_times = [_time(s.client_timestamp) for s in sn]
         snapshot_args = (
-            [s.snapshot_id for s in sn],
-            [s.session_id for s in sn],
-            [_json(s.configuration, True) for s in sn],
-            [s.total_price.amount_minor for s in sn],
-            [s.total_price.currency for s in sn],
-            [s.completion_percentage for s in sn],
-            [SNAPSHOT_TRIGGERS.word(s.trigger) for s in sn],
-            [_json(s.additional_data, s.HasField("additional_data")) for s in sn],
-            snapshot_times,
-            [_time(s.server_timestamp) for s in sn],
+            list(
+                zip(
+                    [s.snapshot_id for s in sn],
+                    [s.session_id for s in sn],
+                    [_json(s.configuration, True) for s in sn],
+                    [s.total_price.amount_minor for s in sn],
+                    [s.total_price.currency for s in sn],
+                    [s.completion_percentage for s in sn],
+                    [SNAPSHOT_TRIGGERS.word(s.trigger) for s in sn],
+                    [_json(s.additional_data, s.HasField("additional_data")) for s in sn],
+                    snapshot_times,
+                    [_time(s.server_timestamp) for s in sn],
+                    strict=True,
+                )
+            ),
         )
     metric_args: Args | None = None
     if batch.metrics:
@@ -321,7 +323,7 @@ def prepare(batch: Batch) -> PreparedBatch:
             [_time(m.server_timestamp) for m in me],
         )
     end_args: Args | None = None
-    end_times: list[datetime] = []
+    end_times: list[int] = []
     if batch.ends:
         end_times = [_time(e.ended_at) for e in batch.ends]
         end_args = (
@@ -362,18 +364,18 @@ class _Seen:
 
     __slots__ = ("device", "first", "height", "last", "width")
 
-    def __init__(self, when: datetime, device: str, width: int | None, height: int | None) -> None:
+    def __init__(self, when: int, device: str, width: int | None, height: int | None) -> None:
         self.first = self.last = when
         self.device, self.width, self.height = device, width, height
 
-    def row(self) -> tuple[datetime, datetime, str, int | None, int | None]:
+    def row(self) -> tuple[int, int, str, int | None, int | None]:
         return self.first, self.last, self.device, self.width, self.height
 
 
 def _note(
     seen: dict[str, _Seen],
     session_id: str,
-    when: datetime,
+    when: int,
     device: str,
     width: int | None,
     height: int | None,
