@@ -3,8 +3,9 @@
 A client is its write key plus its address; the address is never stored: the bucket key is a keyed
 BLAKE2b hash of the write key and the address (IPv6 cut to its /64, the part that names a subscriber),
 and buckets expire once they would be full again. The checks of concurrent requests go to Redis in one
-pipeline round trip (one script call per request, the script computes the refill with Redis' own clock
-so replicas with skewed clocks agree). When Redis is not configured or does not answer in time, requests
+pipeline round trip with one script call per client, whatever number of its requests it carries (the
+script takes as many tokens as are there, up to that number, and computes the refill with Redis' own
+clock so replicas with skewed clocks agree). When Redis is not configured or does not answer in time, requests
 pass unchecked — fail open — with a warning, and Redis is tried again after a pause.
 """
 
@@ -26,11 +27,12 @@ logger = logging.getLogger(__name__)
 bucket_key = constants.rate_limit_bucket  # the key names live with all the others
 
 
-#: KEYS[1] bucket; ARGV rate (tokens/s), burst, cost. Returns {allowed 0|1, milliseconds until allowed}.
+#: KEYS[1] bucket; ARGV rate (tokens/s), burst, requests. Returns {requests allowed (the first ones),
+#: milliseconds until the next is allowed (0 when all were)}: the same as that many checks in a row.
 TOKEN_BUCKET_SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local requests = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 't', 'n')
@@ -41,13 +43,11 @@ if last == nil or tokens == nil then
   tokens = burst
 end
 tokens = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
-local allowed = 0
+local allowed = math.max(0, math.min(requests, math.floor(tokens)))
+tokens = tokens - allowed
 local wait = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  wait = math.ceil((cost - tokens) * 1000 / rate)
+if allowed < requests then
+  wait = math.ceil((1 - tokens) * 1000 / rate)
 end
 redis.call('HSET', KEYS[1], 't', now, 'n', tostring(tokens))
 redis.call('PEXPIRE', KEYS[1], math.min(math.ceil(burst * 1000 / rate) + 1000, 86400000))
@@ -167,26 +167,29 @@ class RateLimiter:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _evaluate(self, keys: list[str]) -> list[object]:
+    async def _evaluate(self, requests: dict[str, list[asyncio.Future[float | None]]]) -> list[object]:
         assert self._client is not None
         pipe = self._client.pipeline(transaction=False)
-        for key in keys:
-            pipe.evalsha(TOKEN_BUCKET_SHA, 1, key, self._rate, self._burst, 1)
+        for key, futures in requests.items():
+            pipe.evalsha(TOKEN_BUCKET_SHA, 1, key, self._rate, self._burst, len(futures))
         self.round_trips += 1
         replies: list[object] = await asyncio.wait_for(pipe.execute(raise_on_error=False), self._timeout)
         return replies
 
     async def _check_group(self, group: list[tuple[str, asyncio.Future[float | None]]]) -> None:
-        keys = [bucket_key(bucket) for bucket, _ in group]
+        # a client's requests of this round trip, in arrival order: one script call takes them all
+        requests: dict[str, list[asyncio.Future[float | None]]] = {}
+        for bucket, future in group:
+            requests.setdefault(bucket_key(bucket), []).append(future)
         self.checks += len(group)
         try:
-            replies = await self._evaluate(keys)
+            replies = await self._evaluate(requests)
             if any(isinstance(reply, NoScriptError) for reply in replies):
                 # Redis restarted or flushed its scripts: load once more and check again (a NOSCRIPT
                 # reply ran nothing, so nothing is counted twice).
                 assert self._client is not None
                 await asyncio.wait_for(self._client.script_load(TOKEN_BUCKET_SCRIPT), self._timeout)
-                replies = await self._evaluate(keys)
+                replies = await self._evaluate(requests)
         except (RedisError, OSError, TimeoutError) as exc:
             self._fail_open(group, exc)
             return
@@ -194,17 +197,23 @@ class RateLimiter:
             logger.exception("rate limit check failed unexpectedly")
             self._fail_open(group, exc)
             return
-        for (_, future), reply in zip(group, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, list) and len(reply) == 2 and not reply[0]:
-                self.limited += 1
-                future.set_result(max(int(reply[1]), 1) / 1000)
+        for futures, reply in zip(requests.values(), replies, strict=True):
+            if isinstance(reply, list) and len(reply) == 2:
+                allowed, wait = int(reply[0]), max(int(reply[1]), 1) / 1000
             else:
-                if isinstance(reply, Exception):
-                    self.failed_open += 1
-                    logger.warning("rate limit check failed (%s); request passes unchecked", reply)
-                future.set_result(None)
+                allowed, wait = len(futures), 0.0
+                self.failed_open += len(futures)
+                logger.warning(
+                    "rate limit check failed (%s); %d requests pass unchecked", reply, len(futures)
+                )
+            for index, future in enumerate(futures):
+                if future.done():
+                    continue
+                if index < allowed:
+                    future.set_result(None)
+                else:
+                    self.limited += 1
+                    future.set_result(wait)
 
     def _fail_open(self, group: list[tuple[str, asyncio.Future[float | None]]], exc: BaseException) -> None:
         self.failed_open += len(group)

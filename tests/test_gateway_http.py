@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from configtrail.grpcserver import RunningServer
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from gateway.ratelimit import RateLimiter, bucket_key
 from gateway.server import RunningGateway, start
 from gateway.settings import GatewaySettings
 
@@ -727,6 +728,27 @@ async def test_rate_limit_answers_429_with_retry_after_per_client(
     for raw in (b"203.0.113.7", b"2001:db8", WRITE_KEY.encode()):
         assert raw not in stored
     assert gateway.gateway.limiter.limited == 2
+
+
+async def test_rate_limit_checks_a_clients_concurrent_requests_in_one_script_call(
+    redis_client: redis.Redis,
+) -> None:
+    limiter = RateLimiter(redis_client, rate=0.5, burst=3, timeout=1.0, retry_seconds=1)
+    await limiter.start()
+    await redis_client.config_resetstat()
+    busy, quiet = f"busy-{uuid.uuid4().hex}", f"quiet-{uuid.uuid4().hex}"
+    try:
+        answers = await asyncio.gather(*(limiter.check(busy) for _ in range(5)), limiter.check(quiet))
+        assert answers[:3] == [None, None, None]  # the burst, in arrival order
+        assert all(wait is not None and 1.0 <= wait <= 2.0 for wait in answers[3:5]), answers
+        assert answers[5] is None  # another client has its own bucket
+        assert (limiter.checks, limiter.limited, limiter.round_trips) == (6, 2, 1)
+        stats = await redis_client.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 2  # one per client, not one per request
+        assert await limiter.check(busy) is not None  # the bucket stays empty afterwards
+    finally:
+        await limiter.close()
+        await redis_client.delete(bucket_key(busy), bucket_key(quiet))
 
 
 async def test_rate_limit_fails_open_when_redis_is_unreachable(start_gateway: StartGateway) -> None:
