@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from configtrail.common.v1 import events_pb2
 from configtrail.errors import FieldViolation
@@ -32,6 +33,8 @@ MAX_EPOCH_MS = 253_402_300_799_999
 KINDS = ("interaction", "snapshot", "metric")
 
 JsonObject = dict[str, Any]
+#: the items of a TrackBatchRequest
+BatchItems = RepeatedCompositeFieldContainer[ingest_pb2.BatchItem]
 
 
 def _too_deep(value: Any, depth: int) -> bool:
@@ -156,61 +159,90 @@ def set_timestamp(target: timestamp_pb2.Timestamp, value: Any) -> bool:
     return False
 
 
-def interaction(data: JsonObject) -> events_pb2.InteractionEvent:
-    r = Reader(data)
-    event = events_pb2.InteractionEvent(
-        event_id=r.string("eventId"),
-        session_id=r.string("sessionId"),
-        event_type=r.word("eventType", EVENT_TYPES),  # type: ignore[arg-type]
-        custom_event_type=r.string("customEventType"),
-        category=r.string("category"),
-        element_id=r.string("elementId"),
-        selection_value=r.string("selectionValue"),
-        previous_value=r.string("previousValue"),
-        time_spent_ms=r.integer("timeSpent"),
-        device_type=r.word("deviceType", DEVICE_TYPES),  # type: ignore[arg-type]
-        viewport_width=r.integer("viewportWidth", INT32_RANGE),
-        viewport_height=r.integer("viewportHeight", INT32_RANGE),
-        sequence=r.integer("sequence"),
-    )
+# Each record is read in two steps: its scalar fields as constructor arguments (one C call builds the
+# message from them), then its nested values straight into the message. A batch item is thus built in
+# place inside the request (``items.add``), never built apart and copied in.
+
+
+def _interaction_fields(r: Reader) -> JsonObject:
+    return {
+        "event_id": r.string("eventId"),
+        "session_id": r.string("sessionId"),
+        "event_type": r.word("eventType", EVENT_TYPES),
+        "custom_event_type": r.string("customEventType"),
+        "category": r.string("category"),
+        "element_id": r.string("elementId"),
+        "selection_value": r.string("selectionValue"),
+        "previous_value": r.string("previousValue"),
+        "time_spent_ms": r.integer("timeSpent"),
+        "device_type": r.word("deviceType", DEVICE_TYPES),
+        "viewport_width": r.integer("viewportWidth", INT32_RANGE),
+        "viewport_height": r.integer("viewportHeight", INT32_RANGE),
+        "sequence": r.integer("sequence"),
+    }
+
+
+def _interaction_nested(r: Reader, event: events_pb2.InteractionEvent) -> None:
     r.struct_into("additionalData", event.additional_data)
     r.time_into("timestamp", event.client_timestamp)
+
+
+def _snapshot_fields(r: Reader, session_id: str | None) -> JsonObject:
+    return {
+        "snapshot_id": r.string("snapshotId"),
+        "session_id": session_id if session_id is not None else r.string("sessionId"),
+        "completion_percentage": r.number("completionPercentage"),
+        "trigger": r.word("trigger", SNAPSHOT_TRIGGERS),
+    }
+
+
+def _snapshot_nested(r: Reader, snap: events_pb2.ConfigurationSnapshot) -> None:
+    r.struct_into("configuration", snap.configuration)
+    r.struct_into("additionalData", snap.additional_data)
+    if r.data.get("totalPrice") is not None or r.data.get("currency") is not None:
+        snap.total_price.amount_minor = r.integer(
+            "totalPrice", kind="an integer amount of minor units (cents)"
+        )
+        snap.total_price.currency = r.string("currency")
+    r.time_into("timestamp", snap.client_timestamp)
+
+
+def _metric_fields(r: Reader, user_agent: str) -> JsonObject:
+    return {
+        "metric_id": r.string("metricId"),
+        "metric_name": r.string("metricName"),
+        "value_ms": r.number("valueMs"),
+        "endpoint": r.string("endpoint"),
+        "user_agent": r.string("userAgent") or user_agent,
+        "session_id": r.string("sessionId"),
+    }
+
+
+def _metric_nested(r: Reader, item: events_pb2.PerformanceMetric) -> None:
+    r.struct_into("additionalData", item.additional_data)
+    r.time_into("timestamp", item.timestamp)
+
+
+def interaction(data: JsonObject) -> events_pb2.InteractionEvent:
+    r = Reader(data)
+    event = events_pb2.InteractionEvent(**_interaction_fields(r))
+    _interaction_nested(r, event)
     r.raise_if_bad()
     return event
 
 
 def snapshot(data: JsonObject, session_id: str | None = None) -> events_pb2.ConfigurationSnapshot:
     r = Reader(data)
-    snap = events_pb2.ConfigurationSnapshot(
-        snapshot_id=r.string("snapshotId"),
-        session_id=session_id if session_id is not None else r.string("sessionId"),
-        completion_percentage=r.number("completionPercentage"),
-        trigger=r.word("trigger", SNAPSHOT_TRIGGERS),  # type: ignore[arg-type]
-    )
-    r.struct_into("configuration", snap.configuration)
-    r.struct_into("additionalData", snap.additional_data)
-    if data.get("totalPrice") is not None or data.get("currency") is not None:
-        snap.total_price.amount_minor = r.integer(
-            "totalPrice", kind="an integer amount of minor units (cents)"
-        )
-        snap.total_price.currency = r.string("currency")
-    r.time_into("timestamp", snap.client_timestamp)
+    snap = events_pb2.ConfigurationSnapshot(**_snapshot_fields(r, session_id))
+    _snapshot_nested(r, snap)
     r.raise_if_bad()
     return snap
 
 
 def metric(data: JsonObject, user_agent: str = "") -> events_pb2.PerformanceMetric:
     r = Reader(data)
-    item = events_pb2.PerformanceMetric(
-        metric_id=r.string("metricId"),
-        metric_name=r.string("metricName"),
-        value_ms=r.number("valueMs"),
-        endpoint=r.string("endpoint"),
-        user_agent=r.string("userAgent") or user_agent,
-        session_id=r.string("sessionId"),
-    )
-    r.struct_into("additionalData", item.additional_data)
-    r.time_into("timestamp", item.timestamp)
+    item = events_pb2.PerformanceMetric(**_metric_fields(r, user_agent))
+    _metric_nested(r, item)
     r.raise_if_bad()
     return item
 
@@ -245,23 +277,33 @@ def _object_item(raw: Any) -> JsonObject:
     return raw
 
 
-def batch_item(raw: Any, user_agent: str = "") -> ingest_pb2.BatchItem:
-    """One item of ``POST /api/batch``: ``{"kind": …, …fields}``."""
+def add_batch_item(raw: Any, items: BatchItems, user_agent: str = "") -> None:
+    """Add one item of ``POST /api/batch`` (``{"kind": …, …fields}``) to ``items``, built in place;
+    :class:`ApiError` naming its bad fields, and ``items`` as it was, when it is not well-formed."""
     data = _object_item(raw)
     kind = data.get("kind")
+    r = Reader(data)
     if kind == "interaction":
-        return ingest_pb2.BatchItem(interaction=interaction(data))
-    if kind == "snapshot":
-        return ingest_pb2.BatchItem(snapshot=snapshot(data))
-    if kind == "metric":
-        return ingest_pb2.BatchItem(metric=metric(data, user_agent))
-    reason = "required" if kind is None else f"unknown kind {kind!r}"
-    raise ApiError.invalid([FieldViolation("kind", f"{reason}; one of {', '.join(KINDS)}")])
+        _interaction_nested(r, items.add(interaction=_interaction_fields(r)).interaction)
+    elif kind == "snapshot":
+        _snapshot_nested(r, items.add(snapshot=_snapshot_fields(r, None)).snapshot)
+    elif kind == "metric":
+        _metric_nested(r, items.add(metric=_metric_fields(r, user_agent)).metric)
+    else:
+        reason = "required" if kind is None else f"unknown kind {kind!r}"
+        raise ApiError.invalid([FieldViolation("kind", f"{reason}; one of {', '.join(KINDS)}")])
+    if r.violations:
+        del items[-1]
+        r.raise_if_bad()
 
 
-def metric_item(raw: Any, user_agent: str = "") -> ingest_pb2.BatchItem:
-    """One metric of ``POST /api/metrics`` (no ``kind`` needed)."""
-    return ingest_pb2.BatchItem(metric=metric(_object_item(raw), user_agent))
+def add_metric_item(raw: Any, items: BatchItems, user_agent: str = "") -> None:
+    """Add one metric of ``POST /api/metrics`` (no ``kind`` needed) to ``items``, as add_batch_item."""
+    r = Reader(_object_item(raw))
+    _metric_nested(r, items.add(metric=_metric_fields(r, user_agent)).metric)
+    if r.violations:
+        del items[-1]
+        r.raise_if_bad()
 
 
 def sent_at(data: JsonObject, request: ingest_pb2.TrackBatchRequest) -> None:

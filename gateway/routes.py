@@ -131,14 +131,14 @@ async def send_items(
     gateway: Gateway,
     batch: ingest_pb2.TrackBatchRequest,
     raw_items: list[Any],
-    to_item: Callable[[Any], ingest_pb2.BatchItem],
+    add_item: Callable[[Any, convert.BatchItems], None],
 ) -> list[dict[str, object]]:
     """Convert each item (a bad one is rejected here, its neighbours go on), send the rest in one call."""
     results: list[dict[str, object] | None] = [None] * len(raw_items)
     sent: list[int] = []
     for index, raw in enumerate(raw_items):
         try:
-            batch.items.append(to_item(raw))
+            add_item(raw, batch.items)
         except ApiError as error:
             results[index] = rejected(index, error.fields)
             continue
@@ -220,7 +220,9 @@ async def track_batch(request: Request, gateway: Gateway) -> Response:
     batch = ingest_pb2.TrackBatchRequest()
     convert.sent_at(data, batch)
     agent = user_agent(request, gateway.max_user_agent_bytes)
-    results = await send_items(gateway, batch, items, lambda raw: convert.batch_item(raw, agent))
+    results = await send_items(
+        gateway, batch, items, lambda raw, items: convert.add_batch_item(raw, items, agent)
+    )
     return json_response({"results": results})
 
 
@@ -231,7 +233,9 @@ async def track_metrics(request: Request, gateway: Gateway) -> Response:
     batch = ingest_pb2.TrackBatchRequest()
     convert.sent_at(data, batch)
     agent = user_agent(request, gateway.max_user_agent_bytes)
-    results = await send_items(gateway, batch, metrics, lambda raw: convert.metric_item(raw, agent))
+    results = await send_items(
+        gateway, batch, metrics, lambda raw, items: convert.add_metric_item(raw, items, agent)
+    )
     return json_response({"results": results})
 
 

@@ -128,21 +128,38 @@ def test_json_nested_too_deep_is_refused_before_grpc_would_fail() -> None:
     assert [v.field for v in caught.value.fields] == ["additionalData"]
 
 
-def test_batch_items_by_kind() -> None:
-    assert (
-        convert.batch_item({"kind": "metric", "metricName": "lcp", "valueMs": 1}, "UA").metric.user_agent
-        == "UA"
+def test_batch_items_by_kind_are_added_in_place_and_a_bad_one_leaves_the_list_as_it_was() -> None:
+    items = ingest_pb2.TrackBatchRequest().items
+    convert.add_batch_item({"kind": "metric", "metricName": "lcp", "valueMs": 1}, items, "UA")
+    convert.add_batch_item({"kind": "snapshot", "sessionId": "s", "totalPrice": 5, "timestamp": 1000}, items)
+    convert.add_batch_item(
+        {"kind": "interaction", "sessionId": "s", "eventType": "click", "additionalData": {"a": 1}}, items
     )
-    assert (
-        convert.batch_item(
-            {"kind": "snapshot", "sessionId": "s", "totalPrice": 5}
-        ).snapshot.total_price.amount_minor
-        == 5
-    )
-    for raw, field in [({"kind": "nope"}, "kind"), ({}, "kind"), ([], "item"), (None, "item")]:
+    assert [item.WhichOneof("item") for item in items] == ["metric", "snapshot", "interaction"]
+    assert items[0].metric.user_agent == "UA"
+    assert items[1].snapshot.total_price.amount_minor == 5
+    assert items[1].snapshot.client_timestamp.seconds == 1
+    assert items[2].interaction.additional_data["a"] == 1
+    for raw, fields in [
+        ({"kind": "nope"}, ["kind"]),
+        ({}, ["kind"]),
+        ([], ["item"]),
+        (None, ["item"]),
+        (
+            {"kind": "interaction", "eventType": "teleport", "additionalData": []},
+            ["eventType", "additionalData"],
+        ),
+        ({"kind": "snapshot", "totalPrice": 1.5}, ["totalPrice"]),
+    ]:
         with pytest.raises(ApiError) as caught:
-            convert.batch_item(raw)
-        assert [v.field for v in caught.value.fields] == [field]
+            convert.add_batch_item(raw, items)
+        assert [v.field for v in caught.value.fields] == fields
+        assert len(items) == 3
+    with pytest.raises(ApiError) as caught:
+        convert.add_metric_item({"metricName": "lcp", "valueMs": "slow"}, items)
+    assert [v.field for v in caught.value.fields] == ["valueMs"]
+    convert.add_metric_item({"metricName": "lcp", "valueMs": 2}, items, "UA")
+    assert (len(items), items[3].metric.value_ms, items[3].metric.user_agent) == (4, 2.0, "UA")
 
 
 def test_gunzip_stops_at_the_limit() -> None:
