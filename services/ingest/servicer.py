@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from configtrail import live, streams
 from configtrail.errors import (
@@ -29,6 +30,8 @@ from services.ingest.validation import (
 )
 
 Context = grpc.aio.ServicerContext[object, object]
+#: the per-item results of a reply, filled in place
+ItemResults = RepeatedCompositeFieldContainer[ingest_pb2.ItemResult]
 
 
 def utc_now() -> datetime:
@@ -107,27 +110,30 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
     async def TrackBatch(
         self, request: ingest_pb2.TrackBatchRequest, context: Context
     ) -> ingest_pb2.TrackBatchResponse:
+        reply = ingest_pb2.TrackBatchResponse()
         try:
             if len(request.items) > self._limits.max_batch_items:
                 reason = f"{len(request.items)} items; at most {self._limits.max_batch_items}"
                 raise ValidationError([FieldViolation("items", reason)])
             sent_at = request.sent_at if request.HasField("sent_at") else None
-            results, entries = self.check_items(
-                request.items, Clock.for_request(self._now(), sent_at, self._limits)
+            entries = self.check_items(
+                request.items, Clock.for_request(self._now(), sent_at, self._limits), reply.results
             )
             await self._appender.append(entries)
         except ConfigtrailError as error:
             await abort_for(context, error)
-        accepted = sum(1 for r in results if r.accepted)
-        return ingest_pb2.TrackBatchResponse(
-            results=results, accepted=accepted, rejected=len(results) - accepted
-        )
+        reply.accepted = len(entries)
+        reply.rejected = len(reply.results) - len(entries)
+        return reply
 
     def check_items(
-        self, items: Sequence[ingest_pb2.BatchItem], clock: Clock
-    ) -> tuple[list[ingest_pb2.ItemResult], list[streams.Append]]:
-        """Validate each item on its own: a bad item is rejected with its reasons, its neighbours go on."""
-        results: list[ingest_pb2.ItemResult] = []
+        self, items: Sequence[ingest_pb2.BatchItem], clock: Clock, results: ItemResults
+    ) -> list[streams.Append]:
+        """Validate each item on its own: a bad item is rejected with its reasons, its neighbours go on.
+
+        Each item's result is added to ``results`` (the reply's, built in place); the entries to append
+        are returned, one per accepted item.
+        """
         entries: list[streams.Append] = []
         for index, item in enumerate(items):
             kind = item.WhichOneof("item")
@@ -147,19 +153,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
                         [FieldViolation("item", "empty: one of interaction, snapshot, metric")]
                     )
             except ValidationError as error:
-                results.append(
-                    ingest_pb2.ItemResult(
-                        index=index,
-                        accepted=False,
-                        errors=[
-                            ingest_pb2.FieldError(field=v.field, reason=v.reason) for v in error.violations
-                        ],
-                    )
-                )
+                errors = results.add(index=index, accepted=False).errors
+                for violation in error.violations:
+                    errors.add(field=violation.field, reason=violation.reason)
                 continue
             entries.append(self._entry(session_id or record_id, record))
-            results.append(ingest_pb2.ItemResult(index=index, accepted=True, id=record_id))
-        return results, entries
+            results.add(index=index, accepted=True, id=record_id)
+        return entries
 
     async def StreamEvents(
         self, request_iterator: AsyncIterator[ingest_pb2.StreamEventsRequest], context: Context
@@ -171,35 +171,36 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
         append fails the stream ends with UNAVAILABLE: every message not acknowledged before is not
         durable and must be resent.
         """
-        in_flight: asyncio.Queue[tuple[int, list[ingest_pb2.ItemResult], asyncio.Task[list[str]]] | None] = (
+        in_flight: asyncio.Queue[tuple[ingest_pb2.StreamEventsResponse, asyncio.Task[list[str]]] | None] = (
             asyncio.Queue(self._max_in_flight)
         )
 
         async def read() -> None:
             try:
                 async for message in request_iterator:
-                    results, entries = self._check_message(message)
+                    ack = ingest_pb2.StreamEventsResponse(message_id=message.message_id)
+                    entries = self._check_message(message, ack.results)
                     task = asyncio.ensure_future(self._appender.append(entries))
-                    await in_flight.put((message.message_id, results, task))
+                    await in_flight.put((ack, task))
             finally:
                 await in_flight.put(None)
 
         reader = asyncio.ensure_future(read())
         try:
             while (item := await in_flight.get()) is not None:
-                message_id, results, task = item
+                ack, task = item
                 try:
                     await task
                 except ConfigtrailError as error:
                     await abort_for(context, error)
-                yield ingest_pb2.StreamEventsResponse(message_id=message_id, results=results)
+                yield ack
             await reader
         finally:
             reader.cancel()
 
     def _check_message(
-        self, message: ingest_pb2.StreamEventsRequest
-    ) -> tuple[list[ingest_pb2.ItemResult], list[streams.Append]]:
+        self, message: ingest_pb2.StreamEventsRequest, results: ItemResults
+    ) -> list[streams.Append]:
         """One StreamEvents message: a message-wide problem rejects each of its items with that reason."""
         try:
             if len(message.items) > self._limits.max_batch_items:
@@ -209,12 +210,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServicer):
             clock = Clock.for_request(self._now(), sent_at, self._limits)
         except ValidationError as error:
             errors = [ingest_pb2.FieldError(field=v.field, reason=v.reason) for v in error.violations]
-            rejected = [
-                ingest_pb2.ItemResult(index=i, accepted=False, errors=errors)
-                for i in range(len(message.items))
-            ]
-            return rejected, []
-        return self.check_items(message.items, clock)
+            for index in range(len(message.items)):
+                results.add(index=index, accepted=False, errors=errors)
+            return []
+        return self.check_items(message.items, clock, results)
 
     async def GetSessionInteractions(
         self, request: ingest_pb2.GetSessionInteractionsRequest, context: Context
