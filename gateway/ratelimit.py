@@ -74,14 +74,31 @@ def address_part(address: str) -> bytes:
 
 
 class ClientHasher:
-    """Turns (write key, client address) into an opaque bucket name; the same on every replica."""
+    """Turns (write key, client address) into an opaque bucket name; the same on every replica.
 
-    def __init__(self, secret: bytes) -> None:
+    Names are remembered for the clients seen lately (up to ``remember``; then forgotten all at once),
+    so a client's every request does not parse its address and hash again.
+    """
+
+    def __init__(self, secret: bytes, remember: int = 10_000) -> None:
         self._key = hashlib.blake2b(secret, digest_size=32).digest()
+        self._remember = remember
+        self._known: dict[tuple[str, str], str] = {}
+
+    @property
+    def remembered(self) -> int:
+        """How many clients' names are remembered now."""
+        return len(self._known)
 
     def __call__(self, write_key: str, address: str) -> str:
-        data = write_key.encode("utf-8", "surrogateescape") + b"\0" + address_part(address)
-        return hashlib.blake2b(data, key=self._key, digest_size=16).hexdigest()
+        name = self._known.get((write_key, address))
+        if name is None:
+            data = write_key.encode("utf-8", "surrogateescape") + b"\0" + address_part(address)
+            name = hashlib.blake2b(data, key=self._key, digest_size=16).hexdigest()
+            if len(self._known) >= self._remember:
+                self._known.clear()
+            self._known[(write_key, address)] = name
+        return name
 
 
 class RateLimiter:

@@ -186,6 +186,17 @@ def test_client_addresses_are_hashed_and_ipv6_cut_to_64_bits() -> None:
     assert "203" not in bucket_key(bucket).removeprefix("configtrail:gateway:rate:")
 
 
+def test_client_hasher_remembers_recent_clients_and_forgets_them_past_its_bound() -> None:
+    fresh = ClientHasher(b"secret")
+    hasher = ClientHasher(b"secret", remember=3)
+    clients = [("key", f"203.0.113.{n}") for n in range(7)]
+    # the same names whether computed, remembered, or computed again after being forgotten
+    for _ in range(2):
+        assert [hasher(*client) for client in clients] == [fresh(*client) for client in clients]
+        assert hasher.remembered <= 3
+    assert hasher(*clients[-1]) == fresh(*clients[-1])
+
+
 async def test_rate_limiter_without_redis_lets_everything_through() -> None:
     limiter = RateLimiter(None, rate=1, burst=1, timeout=0.05, retry_seconds=1)
     await limiter.start()
