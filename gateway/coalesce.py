@@ -26,7 +26,8 @@ TrackBatch = Callable[[ingest_pb2.TrackBatchRequest], Awaitable[ingest_pb2.Track
 
 
 class Coalescer:
-    """Gathers single batch items for ``window`` seconds and sends them in one ``TrackBatch`` call."""
+    """Sends single batch items in shared ``TrackBatch`` calls: at once while Ingest has few calls out,
+    gathered while it is busy, never held longer than ``window`` seconds."""
 
     def __init__(
         self, track_batch: TrackBatch, *, window: float, max_items: int, max_calls_in_flight: int = 1
