@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import zlib
 from collections import deque
 from collections.abc import Sequence
@@ -133,6 +134,22 @@ def _xadd_command(stream: str, payload: bytes) -> bytes:
     return b"%s$%d\r\n%s\r\n" % (prefix, len(payload), payload)
 
 
+def resp_command(args: Sequence[live.Argument]) -> bytes:
+    """Any other command in RESP: its arguments as Redis' own client sends them (floats by ``repr``)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, float):
+            data = repr(arg).encode()
+        else:
+            data = b"%d" % arg
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 class StreamAppender:
     """Appends the entries of concurrent callers in one pipeline round trip, then waits once for the fsync.
 
@@ -246,16 +263,17 @@ class StreamAppender:
             size += len(entries)
         return group
 
-    async def _round_trip(
-        self, request: bytearray, extra: list[list[live.Argument]], appends: int
-    ) -> list[Any]:
-        """Send the hand-built XADDs and the other commands in one write; read every reply."""
+    async def _round_trip(self, request: bytearray, commands: int) -> list[Any]:
+        """Send the hand-built commands in one write; read every reply.
+
+        The caller bounds the whole round trip with one deadline, so the replies are read without a
+        timeout of their own each (which would cost more than reading them).
+        """
         pool = self._client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            packed = connection.pack_commands(extra) if extra else []
-            await connection.send_packed_command([bytes(request), *packed], check_health=False)
-            replies = [await connection.read_response() for _ in range(appends + len(extra))]
+            await connection.send_packed_command(bytes(request), check_health=False)
+            replies = [await connection.read_response(timeout=math.inf) for _ in range(commands)]
         except BaseException:
             # replies may be left unread: the connection cannot be reused
             await connection.disconnect()
@@ -277,8 +295,12 @@ class StreamAppender:
             )
         if self._wait_aof:
             extra.append(["WAITAOF", 1, 0, int(self._timeout * 1000)])
+        for command in extra:
+            request += resp_command(command)
         try:
-            replies = await asyncio.wait_for(self._round_trip(request, extra, len(appends)), self._timeout)
+            replies = await asyncio.wait_for(
+                self._round_trip(request, len(appends) + len(extra)), self._timeout
+            )
             if self._wait_aof and replies[-1][0] < 1:
                 raise DependencyUnavailable("redis did not confirm the append-only file fsync in time")
         except (RedisError, OSError, TimeoutError, DependencyUnavailable) as exc:

@@ -8,10 +8,13 @@ import uuid
 
 import asyncpg
 import pytest
+import redis.asyncio as redis
 from google.protobuf import struct_pb2
 
+from configtrail import streams
 from configtrail.common.v1 import events_pb2
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from configtrail.live import Argument
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
 
 
@@ -200,3 +203,19 @@ async def test_rollups_follow_snapshots_orders_and_abandonment(
     await ingest.TrackInteraction(ingest_pb2.TrackInteractionRequest(event=interaction(quiet)))
     await sync.Flush(sync_pb2.FlushRequest(timeout_seconds=10))
     assert await pg_pool.fetchval("SELECT status FROM user_sessions WHERE session_id = $1", quiet) == "active"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["HSET", "configtrail:session:s-1", "device", "desktop", "price", 129_900],
+        ["HINCRBY", "configtrail:session:s-1", "interactions", -3],
+        ["ZADD", "configtrail:sessions:active", 1795881907.123456, "s-1", 0.1, "ß-ünïcode"],
+        ["ZREMRANGEBYSCORE", "configtrail:sessions:active", "-inf", 1e-7],
+        ["HSET", "k", "configuration", b'{"nest":"nest_80"}\r\n', "empty", ""],
+        ["WAITAOF", 1, 0, 2000],
+    ],
+)
+def test_hand_built_commands_are_the_bytes_the_redis_client_sends(args: list[Argument]) -> None:
+    client_packed = b"".join(redis.Connection().pack_command(*args))
+    assert streams.resp_command(args) == client_packed
