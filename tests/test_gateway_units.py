@@ -277,12 +277,20 @@ async def test_coalescer_sends_at_once_while_no_call_is_out() -> None:
     await coalescer.close()
 
 
-async def test_coalescer_gathers_while_a_call_is_out_and_sends_when_it_returns() -> None:
+async def one_call_out(
+    window: float,
+) -> tuple[Coalescer, FakeIngest, asyncio.Event, asyncio.Future[ingest_pb2.ItemResult]]:
+    """A coalescer whose first call (item 1) is out at a slow Ingest that answers once the gate opens."""
     gate = asyncio.Event()
     ingest = FakeIngest(gate=gate)
-    coalescer = Coalescer(ingest, window=10.0, max_items=500)
+    coalescer = Coalescer(ingest, window=window, max_items=500)
     first = asyncio.ensure_future(coalescer.submit(item(1)))
     assert await wait_until(lambda: ingest.calls == [1], within=2)
+    return coalescer, ingest, gate, first
+
+
+async def test_coalescer_gathers_while_a_call_is_out_and_sends_when_it_returns() -> None:
+    coalescer, ingest, gate, first = await one_call_out(window=10.0)
     later = [asyncio.ensure_future(coalescer.submit(item(n))) for n in range(2, 7)]
     await asyncio.sleep(0.05)
     assert ingest.calls == [1]  # the five wait for the call out, not for the 10 s window
@@ -294,11 +302,7 @@ async def test_coalescer_gathers_while_a_call_is_out_and_sends_when_it_returns()
 
 
 async def test_coalescer_window_bounds_the_wait_for_a_slow_call() -> None:
-    gate = asyncio.Event()
-    ingest = FakeIngest(gate=gate)
-    coalescer = Coalescer(ingest, window=0.02, max_items=500)
-    first = asyncio.ensure_future(coalescer.submit(item(1)))
-    assert await wait_until(lambda: ingest.calls == [1], within=2)
+    coalescer, ingest, gate, first = await one_call_out(window=0.02)
     later = [asyncio.ensure_future(coalescer.submit(item(n))) for n in (2, 3)]
     # the two go once the window passed, while the first call is still out
     assert await wait_until(lambda: ingest.calls == [1, 2], within=2)
