@@ -14,6 +14,7 @@ import grpc
 import orjson
 from google.protobuf import timestamp_pb2
 
+from configtrail.grpcserver import RunningServer
 from configtrail.metrics.v1 import metrics_pb2_grpc
 from configtrail.settings import MetricsSettings
 from services.metrics.performance import Thresholds
@@ -45,20 +46,38 @@ def metrics_settings(servers: Servers, redis_url: str | None = None) -> MetricsS
 
 
 @asynccontextmanager
-async def metrics_server(
+async def running_metrics_server(
     servers: Servers, *, redis_url: str | None = None, thresholds: Thresholds | None = None
-) -> AsyncIterator[metrics_pb2_grpc.MetricsAsyncStub]:
-    """A real Metrics server on port 0 whose clock stands still at :data:`NOW`, and a stub for it."""
+) -> AsyncIterator[RunningServer]:
+    """A real Metrics server on port 0 whose clock stands still at :data:`NOW`; stopped on exit."""
     from services.metrics.server import create_server
 
     running = await create_server(
         metrics_settings(servers, redis_url), now=lambda: NOW, thresholds=thresholds
     )
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            yield metrics_pb2_grpc.MetricsStub(channel)
+        yield running
     finally:
         await running.stop()
+
+
+@asynccontextmanager
+async def metrics_stub(running: RunningServer) -> AsyncIterator[metrics_pb2_grpc.MetricsAsyncStub]:
+    """A Metrics stub on a local channel to ``running``; the channel is closed on exit."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        yield metrics_pb2_grpc.MetricsStub(channel)
+
+
+@asynccontextmanager
+async def metrics_server(
+    servers: Servers, *, redis_url: str | None = None, thresholds: Thresholds | None = None
+) -> AsyncIterator[metrics_pb2_grpc.MetricsAsyncStub]:
+    """A real Metrics server on port 0 whose clock stands still at :data:`NOW`, and a stub for it."""
+    async with (
+        running_metrics_server(servers, redis_url=redis_url, thresholds=thresholds) as running,
+        metrics_stub(running) as stub,
+    ):
+        yield stub
 
 
 async def add_session(

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import grpc
 import httpx
 import pytest
 from google.protobuf import json_format
@@ -34,7 +33,8 @@ from tests.test_analytics_support import (
     add_session,
     add_snapshot,
     at,
-    metrics_settings,
+    metrics_stub,
+    running_metrics_server,
     ts,
 )
 
@@ -51,17 +51,14 @@ def iso(when: datetime) -> str:
 
 @pytest.fixture
 async def metrics_server(servers: Servers, clean: None) -> AsyncIterator[RunningServer]:
-    from services.metrics.server import create_server
-
-    running = await create_server(metrics_settings(servers), now=lambda: NOW)
-    yield running
-    await running.stop()
+    async with running_metrics_server(servers) as running:
+        yield running
 
 
 @pytest.fixture
 async def metrics(metrics_server: RunningServer) -> AsyncIterator[metrics_pb2_grpc.MetricsAsyncStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{metrics_server.port}") as channel:
-        yield metrics_pb2_grpc.MetricsStub(channel)
+    async with metrics_stub(metrics_server) as stub:
+        yield stub
 
 
 @pytest.fixture
