@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from configtrail import constants, live
 from configtrail.common.v1 import events_pb2
