@@ -43,20 +43,52 @@ _POSTGRES_EPOCH_UNIX_SECONDS = 946_684_800
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def postgres_microseconds(seconds: int, nanos: int = 0) -> int:
-    """A Unix time (a protobuf Timestamp's two fields) as a ``timestamptz`` parameter: microseconds
-    since :data:`POSTGRES_EPOCH`, what Postgres stores, without building a datetime on the way."""
-    return (seconds - _POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000 + nanos // 1000
+class PostgresMicroseconds(int):
+    """A ``timestamptz`` parameter already in Postgres' own form: microseconds since
+    :data:`POSTGRES_EPOCH`. Its own type so that a plain number is never taken for a time."""
+
+    __slots__ = ()
 
 
-def _encode_timestamptz(value: datetime | int) -> tuple[int]:
-    if isinstance(value, int):
-        return (value,)
+def postgres_microseconds(seconds: int, nanos: int = 0) -> PostgresMicroseconds:
+    """A Unix time (a protobuf Timestamp's two fields) as a ``timestamptz`` parameter, without building
+    a datetime on the way."""
+    return PostgresMicroseconds((seconds - _POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000 + nanos // 1000)
+
+
+#: How Postgres stores ``'infinity'`` and ``'-infinity'``; read as the largest and smallest datetime.
+_PG_INFINITY = 2**63 - 1
+_PG_NEGATIVE_INFINITY = -(2**63)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _encode_timestamptz(value: datetime | PostgresMicroseconds) -> tuple[int]:
+    if isinstance(value, PostgresMicroseconds):
+        return (int(value),)
+    if not isinstance(value, datetime):
+        raise TypeError(
+            f"a timestamptz parameter must be a datetime or PostgresMicroseconds, not {type(value).__name__}"
+        )
+    if value == _LATEST:
+        return (_PG_INFINITY,)
+    if value == _EARLIEST:
+        return (_PG_NEGATIVE_INFINITY,)
     return ((value.astimezone(UTC) - POSTGRES_EPOCH) // _MICROSECOND,)
 
 
 def _decode_timestamptz(value: tuple[int]) -> datetime:
-    return POSTGRES_EPOCH + timedelta(microseconds=value[0])
+    microseconds = value[0]
+    if microseconds == _PG_INFINITY:
+        return _LATEST
+    if microseconds == _PG_NEGATIVE_INFINITY:
+        return _EARLIEST
+    try:
+        return POSTGRES_EPOCH + timedelta(microseconds=microseconds)
+    except OverflowError:
+        raise ValueError(
+            f"timestamptz {microseconds} µs after 2000-01-01 is outside Python's years 1-9999"
+        ) from None
 
 
 async def register_codecs(conn: asyncpg.Connection) -> None:

@@ -15,11 +15,11 @@ import orjson
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from configtrail.common.v1 import events_pb2
-from configtrail.db import Connection, postgres_microseconds
+from configtrail.db import Connection, PostgresMicroseconds, postgres_microseconds
 from configtrail.vocabulary import DEVICE_TYPES, END_REASONS, EVENT_TYPES, SNAPSHOT_TRIGGERS
 
 
-def _time(ts: timestamp_pb2.Timestamp) -> int:
+def _time(ts: timestamp_pb2.Timestamp) -> PostgresMicroseconds:
     # to the microsecond PostgreSQL keeps, in the form it keeps it: no datetime built here, none
     # taken apart again by the driver (connections of db.create_pool take it)
     return postgres_microseconds(ts.seconds, ts.nanos)
@@ -464,7 +464,10 @@ async def _drop_erased(
 
 
 async def write_batch(conn: Connection, batch: Batch | PreparedBatch) -> WriteResult:
-    """Store ``batch`` in one transaction; return how many rows were new."""
+    """Store ``batch`` in one transaction; return how many rows were new.
+
+    ``conn`` must come from :func:`configtrail.db.create_pool` (or have :func:`configtrail.db.register_codecs`
+    applied): its times are sent as :class:`~configtrail.db.PostgresMicroseconds`."""
     prepared = batch if isinstance(batch, PreparedBatch) else prepare(batch)
     async with conn.transaction():
         prepared, dropped, erased = await _drop_erased(conn, prepared)
