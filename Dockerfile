@@ -7,11 +7,11 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# .dockerignore lets only pyproject.toml, README.md and the three packages into the context
+# .dockerignore lets only pyproject.toml, constraints.txt, README.md and the three packages into the context
 COPY . .
 RUN python -m venv /opt/configtrail \
     && /opt/configtrail/bin/pip install --upgrade pip \
-    && /opt/configtrail/bin/pip install .
+    && /opt/configtrail/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PATH=/opt/configtrail/bin:$PATH \

@@ -340,7 +340,7 @@ def test_image_installs_the_project_as_a_non_root_user() -> None:
     assert froms
     assert all(image.startswith("python:3.11-slim") for image in froms)
     installs = [args for instruction, args in instructions if instruction == "RUN" and "pip install" in args]
-    assert any(re.search(r"pip install \.(\s|$)", args) for args in installs), (
+    assert any(re.search(r"pip install (-c constraints\.txt )?\.(\s|$)", args) for args in installs), (
         "install the project from the repo"
     )
     assert not any("-e " in args or "[dev]" in args for args in installs), (
@@ -363,3 +363,28 @@ def test_build_context_holds_every_package() -> None:
     for pattern in find["include"]:
         assert pattern.rstrip("*") in allowed, f".dockerignore keeps package {pattern} out of the image"
     assert "pyproject.toml" in allowed
+    assert "constraints.txt" in allowed
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_dependency_is_pinned_in_the_constraints() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins: dict[str, str] = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not an exact pin"
+            pins[_requirement_name(name)] = version
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    missing = [r for r in wanted if _requirement_name(r) not in pins]
+    assert not missing, f"not pinned in constraints.txt (run make lock): {missing}"
+    exact = {_requirement_name(r): r.split("==", 1)[1] for r in wanted if "==" in r}
+    for name, version in exact.items():
+        assert pins[name] == version, (
+            f"{name}: pyproject.toml wants {version}, constraints.txt pins {pins[name]}"
+        )
+    assert "constraints.txt" in (ROOT / "Dockerfile").read_text()
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
