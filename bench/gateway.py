@@ -49,7 +49,7 @@ async def _probe(port: int, key: str) -> str | None:
 
 async def measure(bench: Bench, area: Area) -> None:
     if wrk.WRK is None:
-        area.not_measured = "wrk is not installed"
+        area.not_measured = "wrk is not installed (Debian package wrk, listed in bench/debian-packages)"
         return
     key = "bench-" + secrets.token_urlsafe(12)
     ingest, ingest_port = await bench.start_ingest()

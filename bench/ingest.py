@@ -82,7 +82,8 @@ async def unary(bench: Bench, area: Area) -> None:
     method = "/configtrail.ingest.v1.Ingest/TrackInteraction"
     if h2load.H2LOAD is None:
         area.notes.append(
-            "Load tool: h2load not found, fell back to Python grpc.aio workers "
+            "Load tool: h2load not found (Debian package nghttp2-client, listed in bench/debian-packages), "
+            "fell back to Python grpc.aio workers "
             f"({s.load_processes} processes x {streams // s.load_processes} calls in flight)."
         )
     else:
