@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +95,16 @@ async def wait_for_render(
         if time.monotonic() > deadline:
             raise DashboardError(f"{view}: not rendered within {timeout:.0f}s")
         await asyncio.sleep(0.02)
+
+
+async def redrawn(page: Page, view: str, action: Awaitable[object], *, complete: bool = False) -> None:
+    """Run ``action`` (a click or a choice that draws ``view`` again) and wait for the new drawing: the
+    marker of the one already on the page is cleared first, so it is not taken for the new one."""
+    await page.evaluate(
+        "delete document.documentElement.dataset.rendered; delete document.documentElement.dataset.complete"
+    )
+    await action
+    await wait_for_render(page, view, complete=complete)
 
 
 async def sign_in(page: Page, base_url: str, token: str) -> None:

@@ -36,6 +36,7 @@ from bench.dashboard import (
     BUDGET_MS,
     PAGES,
     open_view,
+    redrawn,
     sign_in,
     view_url,
     wait_for_render,
@@ -424,8 +425,7 @@ async def test_funnel_builds_steps_in_the_page(
     await page.click("text=+ Add step")
     await page.fill('[aria-label="Step 4 category"]', "fenster")
     await page.click('[data-funnel-steps] .step-row:nth-child(4) button[title="Earlier"]')
-    await page.click('[data-action="run-funnel"]')
-    await wait_for_render(page, "funnel")
+    await redrawn(page, "funnel", page.click('[data-action="run-funnel"]'))
     assert "step=i%3Aselection%3Afenster" in page.url
     await expect([steps[0], steps[2], {"eventType": "selection", "category": "fenster"}, steps[3]])
     assert RENDER_MS["funnel"]["firstRender"] < BUDGET_MS
@@ -448,8 +448,7 @@ async def test_journeys_list_and_one_sessions_timeline(
     assert average["y"] == [s["averagePrice"]["amountMinor"] / 100 for s in eur]
 
     first = listed["sessions"][0]
-    await page.click(f'tr[data-session="{first["sessionId"]}"] a')
-    await wait_for_render(page, "journeys", complete=True)
+    await redrawn(page, "journeys", page.click(f'tr[data-session="{first["sessionId"]}"] a'), complete=True)
     journey = await api(http, f"/api/admin/sessions/{first['sessionId']}/journey")
     assert await page.eval_on_selector_all('[data-table="journey"] tbody tr', "(r) => r.length") == len(
         journey["steps"]
@@ -489,8 +488,7 @@ async def test_popular_configurations(
         expected = euros(configuration["averagePrice"]["amountMinor"])
         assert await text_of(page, f'{row} [data-field="averagePrice"]') == expected
 
-    await page.select_option('select[name="category"]', "nest")
-    await wait_for_render(page, "popular")
+    await redrawn(page, "popular", page.select_option('select[name="category"]', "nest"))
     assert "category=nest" in page.url
     nest = await api(http, "/api/admin/popular-configurations", category="nest", limit=10, **stack.range)
     assert [c["category"] for c in nest["selections"]] == ["nest"]
