@@ -4,6 +4,11 @@ Used by ``configtrail up`` (and the tests) on a machine with no database install
 a child process listening on loopback, with its data under one folder kept between runs. Valkey runs
 with ``appendonly yes``, ``appendfsync always`` and ``noeviction``: an acknowledged append is on disk and
 is never evicted.
+
+A server is taken as started only once the server answering on its port is known to be the one
+started (Valkey's process id, PostgreSQL's own postmaster.pid saying "ready" on that port): a port
+picked free may be taken by another program before the server binds it, and is then exchanged for
+another; a port that was given and is taken fails with :class:`PortTaken`.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from configtrail import runas
 
@@ -35,11 +41,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """Another program listens on the port a server was to take."""
+
+
+def _exited(process: subprocess.Popen[bytes], port: int, log: Path) -> RuntimeError:
+    """The error for a server that exited while starting: :class:`PortTaken` when it said so."""
+    tail = _tail(log)
+    if "Address already in use" in tail:
+        return PortTaken(f"port {port} is taken by another program; see {log}")
+    return RuntimeError(f"server exited with {process.returncode}; see {log}:\n{tail}")
+
+
 def _wait_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until something answers on ``host:port`` (whose it is, the caller checks)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; see {log}:\n{_tail(log)}")
+            raise _exited(process, port, log)
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
@@ -92,6 +111,24 @@ class _Server:
     _log_file: IO[bytes] | None = None
     #: the server was already running (a `configtrail up`) and is only used, never stopped, by us
     reused = False
+    port: int
+    #: the port was given, not picked: when it is taken, starting fails instead of picking another
+    port_given = False
+    #: ports tried when the picked one turns out taken (another program took it between the pick and
+    #: the server's bind, or another server is starting on the same machine at the same time)
+    PORT_ATTEMPTS = 5
+
+    def _start_on_a_free_port(self, start_once: Callable[[], None]) -> None:
+        for attempt in range(1, self.PORT_ATTEMPTS + 1):
+            try:
+                start_once()
+                return
+            except PortTaken:
+                self.kill()
+                if self.port_given or attempt == self.PORT_ATTEMPTS:
+                    raise
+                taken, self.port = self.port, free_port()
+                logger.info("port %d was taken meanwhile; trying %d", taken, self.port)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (for failure tests)."""
@@ -137,6 +174,7 @@ class EmbeddedPostgres(_Server):
         self.bin = Path(POSTGRES_BIN_PATH)
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
+        self.port_given = port != 0
         self.log = self.data_dir.parent / "postgres.log"
         self._user: str | None = None
 
@@ -198,6 +236,12 @@ class EmbeddedPostgres(_Server):
                 check=True,
                 capture_output=True,
             )
+        self._start_on_a_free_port(lambda: self._start_once(timeout))
+        self._ensure_database()
+        logger.info("embedded PostgreSQL on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
+        return self.dsn
+
+    def _start_once(self, timeout: float) -> None:
         self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
             runas.command(
@@ -222,11 +266,26 @@ class EmbeddedPostgres(_Server):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait_port("127.0.0.1", self.port, timeout, self.process, self.log)
-        self._wait_accepting(timeout)
-        self._ensure_database()
-        logger.info("embedded PostgreSQL on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
-        return self.dsn
+        self._wait_own_ready(timeout)
+
+    def _wait_own_ready(self, timeout: float) -> None:
+        """Until this data folder's postmaster says it is ready on our port: then the server answering
+        there is ours, not another program that held the port (ours would have exited)."""
+        assert self.process is not None
+        pid_file = self.data_dir / "postmaster.pid"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise _exited(self.process, self.port, self.log)
+            try:
+                # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, shmem, status
+                lines = pid_file.read_text().splitlines()
+            except OSError:
+                lines = []
+            if len(lines) >= 8 and lines[3].strip() == str(self.port) and lines[7].strip() == "ready":
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"PostgreSQL not ready on port {self.port} after {timeout}s; see {self.log}")
 
     def _wait_accepting(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -278,6 +337,7 @@ class EmbeddedValkey(_Server):
         self.binary = Path(get_binary_path())
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
+        self.port_given = port != 0
         self.log = self.data_dir / "valkey.log"
 
     @property
@@ -295,7 +355,12 @@ class EmbeddedValkey(_Server):
             self._wait_loaded(timeout)
             return self.url
         _stop_leftover(pid_file, "valkey")
+        self._start_on_a_free_port(lambda: self._start_once(timeout))
         port_file.write_text(str(self.port))
+        logger.info("embedded Valkey on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
+        return self.url
+
+    def _start_once(self, timeout: float) -> None:
         self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
             [
@@ -307,7 +372,7 @@ class EmbeddedValkey(_Server):
                 "--dir",
                 str(self.data_dir),
                 "--pidfile",
-                str(pid_file),
+                str(self.data_dir / "valkey.pid"),
                 "--appendonly",
                 "yes",
                 "--appendfsync",
@@ -327,29 +392,42 @@ class EmbeddedValkey(_Server):
         )
         _wait_port("127.0.0.1", self.port, timeout, self.process, self.log)
         self._wait_loaded(timeout)
-        logger.info("embedded Valkey on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
-        return self.url
 
     def _wait_loaded(self, timeout: float) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=1.0, retry=Retry(NoBackoff(), 0)
+        )
         deadline = time.monotonic() + timeout
         try:
             while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise _exited(self.process, self.port, self.log)
                 try:
                     if client.ping():
+                        self._check_own(client)
                         return
                 except redis.exceptions.BusyLoadingError:
                     pass
-                except redis.exceptions.ConnectionError:
-                    if self.process is not None and self.process.poll() is not None:
-                        raise
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    # not answering yet, or something that is not Valkey holds the port
+                    pass
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Valkey not ready; see {self.log}")
                 time.sleep(0.05)
         finally:
             client.close()
+
+    def _check_own(self, client: Any) -> None:
+        """The server answering is the one we started, not another program that held the port."""
+        if self.process is None or self.reused:
+            return
+        answering = int(client.info("server")["process_id"])
+        if answering != self.process.pid:
+            raise PortTaken(f"port {self.port} is taken by another server (pid {answering})")
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM: Valkey fsyncs its append-only file and exits."""
