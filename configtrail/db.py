@@ -56,7 +56,8 @@ def postgres_microseconds(seconds: int, nanos: int = 0) -> PostgresMicroseconds:
     return PostgresMicroseconds((seconds - _POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000 + nanos // 1000)
 
 
-#: How Postgres stores ``'infinity'`` and ``'-infinity'``; read as the largest and smallest datetime.
+#: How Postgres stores ``'infinity'`` and ``'-infinity'``; read as the largest and smallest datetime,
+#: which are written back as infinity (as asyncpg's own codec does): 9999-12-31 23:59:59.999999 stands for it.
 _PG_INFINITY = 2**63 - 1
 _PG_NEGATIVE_INFINITY = -(2**63)
 _LATEST = datetime.max.replace(tzinfo=UTC)

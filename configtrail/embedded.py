@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from configtrail import runas
 
@@ -45,31 +45,38 @@ class PortTaken(RuntimeError):
     """Another program listens on the port a server was to take."""
 
 
-def _exited(process: subprocess.Popen[bytes], port: int, log: Path) -> RuntimeError:
-    """The error for a server that exited while starting: :class:`PortTaken` when it said so."""
-    tail = _tail(log)
+def _exited(process: subprocess.Popen[bytes], port: int, log: Path, since: int) -> RuntimeError:
+    """The error for a server that exited while starting (its output from byte ``since`` of ``log``):
+    :class:`PortTaken` when it said so."""
+    tail = _tail(log, since=since)
     if "Address already in use" in tail:
         return PortTaken(f"port {port} is taken by another program; see {log}")
     return RuntimeError(f"server exited with {process.returncode}; see {log}:\n{tail}")
 
 
-def _wait_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_port(
+    host: str, port: int, timeout: float, process: subprocess.Popen[bytes], log: Path, since: int
+) -> None:
     """Until something answers on ``host:port`` (whose it is, the caller checks)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise _exited(process, port, log)
+            raise _exited(process, port, log, since)
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
     raise TimeoutError(f"server on {host}:{port} not ready after {timeout}s; see {log}")
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def _tail(path: Path, lines: int = 20, *, since: int = 0) -> str:
+    """The last ``lines`` lines of ``path`` written after its byte ``since``."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        with path.open("rb") as file:
+            file.seek(since)
+            text = file.read().decode(errors="replace")
     except OSError:
         return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _stop_leftover(pid_file: Path, name: str) -> None:
@@ -117,18 +124,36 @@ class _Server:
     #: ports tried when the picked one turns out taken (another program took it between the pick and
     #: the server's bind, or another server is starting on the same machine at the same time)
     PORT_ATTEMPTS = 5
+    log: Path
+    #: where this start's output begins in the log (earlier runs' lines are not this start's story)
+    _log_start = 0
+
+    def _open_log(self) -> IO[bytes]:
+        self._log_file = self.log.open("ab")
+        self._log_start = self._log_file.tell()
+        return self._log_file
+
+    def _exit_error(self) -> RuntimeError:
+        assert self.process is not None
+        return _exited(self.process, self.port, self.log, self._log_start)
 
     def _start_on_a_free_port(self, start_once: Callable[[], None]) -> None:
         for attempt in range(1, self.PORT_ATTEMPTS + 1):
             try:
                 start_once()
-                return
             except PortTaken:
                 self.kill()
                 if self.port_given or attempt == self.PORT_ATTEMPTS:
                     raise
                 taken, self.port = self.port, free_port()
                 logger.info("port %d was taken meanwhile; trying %d", taken, self.port)
+            except BaseException:
+                self.kill()
+                raise
+            else:
+                # clients now hold this address: a restart must come back on it, or fail
+                self.port_given = True
+                return
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (for failure tests)."""
@@ -242,7 +267,6 @@ class EmbeddedPostgres(_Server):
         return self.dsn
 
     def _start_once(self, timeout: float) -> None:
-        self._log_file = self.log.open("ab")
         self.process = subprocess.Popen(
             runas.command(
                 self._user,
@@ -262,27 +286,34 @@ class EmbeddedPostgres(_Server):
                     "fsync=on",
                 ],
             ),
-            stdout=self._log_file,
+            stdout=self._open_log(),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._wait_own_ready(timeout)
 
     def _wait_own_ready(self, timeout: float) -> None:
-        """Until this data folder's postmaster says it is ready on our port: then the server answering
-        there is ours, not another program that held the port (ours would have exited)."""
+        """Until the postmaster we started says, in its data folder, that it is ready on our port: then the
+        server answering there is ours, not another program that held the port (ours would have exited).
+        The pid is checked too: a postmaster killed before leaves its file behind, saying "ready"."""
         assert self.process is not None
         pid_file = self.data_dir / "postmaster.pid"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise _exited(self.process, self.port, self.log)
+                raise self._exit_error()
             try:
                 # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, shmem, status
                 lines = pid_file.read_text().splitlines()
             except OSError:
                 lines = []
-            if len(lines) >= 8 and lines[3].strip() == str(self.port) and lines[7].strip() == "ready":
+            # runas execs the server, so the pid we started is the postmaster's
+            if (
+                len(lines) >= 8
+                and lines[0].strip() == str(self.process.pid)
+                and lines[3].strip() == str(self.port)
+                and lines[7].strip() == "ready"
+            ):
                 return
             time.sleep(0.05)
         raise TimeoutError(f"PostgreSQL not ready on port {self.port} after {timeout}s; see {self.log}")
@@ -349,19 +380,21 @@ class EmbeddedValkey(_Server):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pid_file = self.data_dir / "valkey.pid"
         port_file = self.data_dir / "valkey.port"
-        if reuse_running and _running_pid(pid_file) is not None and port_file.exists():
+        running = _running_pid(pid_file) if reuse_running else None
+        if running is not None and port_file.exists():
             self.port = int(port_file.read_text())
             self.reused = True
-            self._wait_loaded(timeout)
+            self._wait_loaded(timeout, running)
             return self.url
         _stop_leftover(pid_file, "valkey")
+        port_file.unlink(missing_ok=True)
         self._start_on_a_free_port(lambda: self._start_once(timeout))
-        port_file.write_text(str(self.port))
         logger.info("embedded Valkey on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
         return self.url
 
     def _start_once(self, timeout: float) -> None:
-        self._log_file = self.log.open("ab")
+        # before the server writes its pid file: whoever finds that file alive finds this port beside it
+        (self.data_dir / "valkey.port").write_text(str(self.port))
         self.process = subprocess.Popen(
             [
                 str(self.binary),
@@ -386,14 +419,15 @@ class EmbeddedValkey(_Server):
                 "--daemonize",
                 "no",
             ],
-            stdout=self._log_file,
+            stdout=self._open_log(),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait_port("127.0.0.1", self.port, timeout, self.process, self.log)
-        self._wait_loaded(timeout)
+        _wait_port("127.0.0.1", self.port, timeout, self.process, self.log, self._log_start)
+        self._wait_loaded(timeout, self.process.pid)
 
-    def _wait_loaded(self, timeout: float) -> None:
+    def _wait_loaded(self, timeout: float, pid: int) -> None:
+        """Until the Valkey of process ``pid`` answers on our port, its data loaded."""
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -405,29 +439,21 @@ class EmbeddedValkey(_Server):
         try:
             while True:
                 if self.process is not None and self.process.poll() is not None:
-                    raise _exited(self.process, self.port, self.log)
+                    raise self._exit_error()
                 try:
                     if client.ping():
-                        self._check_own(client)
+                        answering = int(client.info("server")["process_id"])
+                        if answering != pid:
+                            raise PortTaken(f"port {self.port} is taken by another server (pid {answering})")
                         return
-                except redis.exceptions.BusyLoadingError:
-                    pass
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                    # not answering yet, or something that is not Valkey holds the port
+                except redis.exceptions.RedisError:
+                    # loading, not answering yet, or something that is not Valkey holds the port
                     pass
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Valkey not ready; see {self.log}")
                 time.sleep(0.05)
         finally:
             client.close()
-
-    def _check_own(self, client: Any) -> None:
-        """The server answering is the one we started, not another program that held the port."""
-        if self.process is None or self.reused:
-            return
-        answering = int(client.info("server")["process_id"])
-        if answering != self.process.pid:
-            raise PortTaken(f"port {self.port} is taken by another server (pid {answering})")
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM: Valkey fsyncs its append-only file and exits."""

@@ -7,6 +7,7 @@ at the same time); whatever then answers on it must not be mistaken for the serv
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,33 @@ def held_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def chatty_port() -> Iterator[int]:
+    """A port another program listens on, answering every connection with an HTTP error."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sock.settimeout(0.1)
+        done = threading.Event()
+
+        def answer() -> None:
+            while not done.is_set():
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        try:
+            yield int(sock.getsockname()[1])
+        finally:
+            done.set()
+            thread.join(2)
 
 
 @pytest.fixture
@@ -55,7 +83,8 @@ def test_valkey_on_a_given_port_held_by_another_program_fails(tmp_path: Path, he
 def test_valkey_does_not_take_another_valkey_for_its_own(
     tmp_path: Path, other_valkey: EmbeddedValkey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(PortTaken, match=f"port {other_valkey.port} is taken by another server"):
+    # "by another server" when ours is still alive as the other answers, else "by another program"
+    with pytest.raises(PortTaken, match=f"port {other_valkey.port} is taken"):
         EmbeddedValkey(tmp_path / "given", other_valkey.port).start(timeout=20)
 
     picks_first(monkeypatch, other_valkey.port)
@@ -73,6 +102,37 @@ def test_valkey_does_not_take_another_valkey_for_its_own(
         assert (tmp_path / "picked" / "valkey.port").read_text() == str(valkey.port)
     finally:
         valkey.stop()
+
+
+def test_valkey_picks_another_port_when_something_else_answers_on_the_picked_one(
+    tmp_path: Path, chatty_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picks_first(monkeypatch, chatty_port)
+    valkey = EmbeddedValkey(tmp_path / "valkey")
+    try:
+        valkey.start(timeout=20)
+        assert valkey.port != chatty_port
+        assert valkey.process is not None
+        assert valkey.process.poll() is None
+    finally:
+        valkey.stop()
+
+
+def test_valkey_comes_back_on_its_port_or_fails(tmp_path: Path, held_port: int) -> None:
+    """Clients hold the address of a started server: a restart never moves it elsewhere."""
+    valkey = EmbeddedValkey(tmp_path / "valkey")
+    valkey.start(timeout=20)
+    port = valkey.port
+    valkey.kill()
+    try:
+        assert valkey.start(timeout=20) == f"redis://127.0.0.1:{port}/0"
+    finally:
+        valkey.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        with pytest.raises(PortTaken, match=f"port {port} is taken"):
+            valkey.start(timeout=20)
 
 
 def test_postgres_on_a_given_port_held_by_another_program_fails(tmp_path: Path, held_port: int) -> None:
@@ -93,6 +153,25 @@ async def test_postgres_picks_another_port_when_the_picked_one_is_taken(
         conn = await asyncpg.connect(dsn)
         try:
             assert await conn.fetchval("SHOW data_directory") == str(postgres.data_dir)
+        finally:
+            await conn.close()
+    finally:
+        postgres.stop()
+
+
+async def test_postgres_restarts_after_a_kill_on_its_port(tmp_path: Path) -> None:
+    """A killed postmaster leaves its pid file saying "ready": the restart waits for its own server."""
+    postgres = EmbeddedPostgres(tmp_path / "pg" / "data")
+    postgres.start(timeout=30)
+    port = postgres.port
+    postgres.kill()
+    assert (postgres.data_dir / "postmaster.pid").exists()
+    try:
+        dsn = postgres.start(timeout=30)
+        assert postgres.port == port
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
         finally:
             await conn.close()
     finally:
