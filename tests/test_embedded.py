@@ -75,17 +75,25 @@ def picks_first(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
 
 def test_valkey_on_a_given_port_held_by_another_program_fails(tmp_path: Path, held_port: int) -> None:
     valkey = EmbeddedValkey(tmp_path / "valkey", held_port)
-    with pytest.raises(PortTaken, match=f"port {held_port} is taken"):
-        valkey.start(timeout=20)
-    assert valkey.process is None or valkey.process.poll() is not None
+    try:
+        with pytest.raises(PortTaken, match=f"port {held_port} is taken"):
+            valkey.start(timeout=20)
+        assert valkey.process is not None
+        assert valkey.process.poll() is not None, "the server that could not start is left running"
+    finally:
+        valkey.stop()
 
 
 def test_valkey_does_not_take_another_valkey_for_its_own(
     tmp_path: Path, other_valkey: EmbeddedValkey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # "by another server" when ours is still alive as the other answers, else "by another program"
-    with pytest.raises(PortTaken, match=f"port {other_valkey.port} is taken"):
-        EmbeddedValkey(tmp_path / "given", other_valkey.port).start(timeout=20)
+    given = EmbeddedValkey(tmp_path / "given", other_valkey.port)
+    try:
+        with pytest.raises(PortTaken, match=f"port {other_valkey.port} is taken"):
+            given.start(timeout=20)
+    finally:
+        given.stop()
 
     picks_first(monkeypatch, other_valkey.port)
     valkey = EmbeddedValkey(tmp_path / "picked")
@@ -118,27 +126,31 @@ def test_valkey_picks_another_port_when_something_else_answers_on_the_picked_one
         valkey.stop()
 
 
-def test_valkey_comes_back_on_its_port_or_fails(tmp_path: Path, held_port: int) -> None:
+def test_valkey_comes_back_on_its_port_or_fails(tmp_path: Path) -> None:
     """Clients hold the address of a started server: a restart never moves it elsewhere."""
     valkey = EmbeddedValkey(tmp_path / "valkey")
-    valkey.start(timeout=20)
-    port = valkey.port
-    valkey.kill()
     try:
+        valkey.start(timeout=20)
+        port = valkey.port
+        valkey.kill()
         assert valkey.start(timeout=20) == f"redis://127.0.0.1:{port}/0"
+        valkey.stop()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            with pytest.raises(PortTaken, match=f"port {port} is taken"):
+                valkey.start(timeout=20)
     finally:
         valkey.stop()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        with pytest.raises(PortTaken, match=f"port {port} is taken"):
-            valkey.start(timeout=20)
 
 
 def test_postgres_on_a_given_port_held_by_another_program_fails(tmp_path: Path, held_port: int) -> None:
     postgres = EmbeddedPostgres(tmp_path / "pg" / "data", held_port)
-    with pytest.raises(PortTaken, match=f"port {held_port} is taken"):
-        postgres.start(timeout=30)
+    try:
+        with pytest.raises(PortTaken, match=f"port {held_port} is taken"):
+            postgres.start(timeout=30)
+    finally:
+        postgres.stop()
 
 
 async def test_postgres_picks_another_port_when_the_picked_one_is_taken(
