@@ -45,29 +45,6 @@ class PortTaken(RuntimeError):
     """Another program listens on the port a server was to take."""
 
 
-def _exited(process: subprocess.Popen[bytes], port: int, log: Path, since: int) -> RuntimeError:
-    """The error for a server that exited while starting (its output from byte ``since`` of ``log``):
-    :class:`PortTaken` when it said so."""
-    tail = _tail(log, since=since)
-    if "Address already in use" in tail:
-        return PortTaken(f"port {port} is taken by another program; see {log}")
-    return RuntimeError(f"server exited with {process.returncode}; see {log}:\n{tail}")
-
-
-def _wait_port(
-    host: str, port: int, timeout: float, process: subprocess.Popen[bytes], log: Path, since: int
-) -> None:
-    """Until something answers on ``host:port`` (whose it is, the caller checks)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise _exited(process, port, log, since)
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"server on {host}:{port} not ready after {timeout}s; see {log}")
-
-
 def _tail(path: Path, lines: int = 20, *, since: int = 0) -> str:
     """The last ``lines`` lines of ``path`` written after its byte ``since``."""
     try:
@@ -133,9 +110,18 @@ class _Server:
         self._log_start = self._log_file.tell()
         return self._log_file
 
+    def _use_port(self, port: int) -> None:
+        """``port``, or a free one picked now (0)."""
+        self.port = port or free_port()
+        self.port_given = port != 0
+
     def _exit_error(self) -> RuntimeError:
+        """The error for our server having exited while starting: :class:`PortTaken` when it said so."""
         assert self.process is not None
-        return _exited(self.process, self.port, self.log, self._log_start)
+        tail = _tail(self.log, since=self._log_start)
+        if "Address already in use" in tail:
+            return PortTaken(f"port {self.port} is taken by another program; see {self.log}")
+        return RuntimeError(f"server exited with {self.process.returncode}; see {self.log}:\n{tail}")
 
     def _start_on_a_free_port(self, start_once: Callable[[], None]) -> None:
         for attempt in range(1, self.PORT_ATTEMPTS + 1):
@@ -198,8 +184,7 @@ class EmbeddedPostgres(_Server):
 
         self.bin = Path(POSTGRES_BIN_PATH)
         self.data_dir = data_dir.resolve()
-        self.port = port or free_port()
-        self.port_given = port != 0
+        self._use_port(port)
         self.log = self.data_dir.parent / "postgres.log"
         self._user: str | None = None
 
@@ -367,9 +352,11 @@ class EmbeddedValkey(_Server):
 
         self.binary = Path(get_binary_path())
         self.data_dir = data_dir.resolve()
-        self.port = port or free_port()
-        self.port_given = port != 0
+        self._use_port(port)
         self.log = self.data_dir / "valkey.log"
+        self.pid_file = self.data_dir / "valkey.pid"
+        #: written before each start: whoever finds the pid file alive finds the port beside it
+        self.port_file = self.data_dir / "valkey.port"
 
     @property
     def url(self) -> str:
@@ -378,23 +365,20 @@ class EmbeddedValkey(_Server):
     def start(self, timeout: float = 30.0, *, reuse_running: bool = False) -> str:
         """Start the server; with ``reuse_running``, use one already serving this data folder instead."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        pid_file = self.data_dir / "valkey.pid"
-        port_file = self.data_dir / "valkey.port"
-        running = _running_pid(pid_file) if reuse_running else None
-        if running is not None and port_file.exists():
-            self.port = int(port_file.read_text())
+        running = _running_pid(self.pid_file) if reuse_running else None
+        if running is not None and self.port_file.exists():
+            self.port = int(self.port_file.read_text())
             self.reused = True
             self._wait_loaded(timeout, running)
             return self.url
-        _stop_leftover(pid_file, "valkey")
-        port_file.unlink(missing_ok=True)
+        _stop_leftover(self.pid_file, "valkey")
+        self.port_file.unlink(missing_ok=True)
         self._start_on_a_free_port(lambda: self._start_once(timeout))
         logger.info("embedded Valkey on 127.0.0.1:%d (data %s)", self.port, self.data_dir)
         return self.url
 
     def _start_once(self, timeout: float) -> None:
-        # before the server writes its pid file: whoever finds that file alive finds this port beside it
-        (self.data_dir / "valkey.port").write_text(str(self.port))
+        self.port_file.write_text(str(self.port))
         self.process = subprocess.Popen(
             [
                 str(self.binary),
@@ -405,7 +389,7 @@ class EmbeddedValkey(_Server):
                 "--dir",
                 str(self.data_dir),
                 "--pidfile",
-                str(self.data_dir / "valkey.pid"),
+                str(self.pid_file),
                 "--appendonly",
                 "yes",
                 "--appendfsync",
@@ -423,11 +407,10 @@ class EmbeddedValkey(_Server):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait_port("127.0.0.1", self.port, timeout, self.process, self.log, self._log_start)
         self._wait_loaded(timeout, self.process.pid)
 
     def _wait_loaded(self, timeout: float, pid: int) -> None:
-        """Until the Valkey of process ``pid`` answers on our port, its data loaded."""
+        """Until the Valkey of process ``pid`` answers on our port, its data loaded (while ours runs)."""
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
