@@ -7,6 +7,15 @@ pipeline round trip with one script call per client, whatever number of its requ
 script takes as many tokens as are there, up to that number, and computes the refill with Redis' own
 clock so replicas with skewed clocks agree). When Redis is not configured or does not answer in time, requests
 pass unchecked — fail open — with a warning, and Redis is tried again after a pause.
+
+Tokens taken ahead: with each round trip a gateway takes up to ``local_tokens`` more of the client's
+tokens from its Redis bucket than its waiting requests need, and spends them on the client's next
+requests without asking Redis; when half are spent it takes more in the background. So a busy
+client's requests seldom wait for Redis, and the limit still holds across replicas: every request let
+through was paid for by a token taken from the one bucket in Redis. What the bucket cannot give goes to
+the waiting requests first, never to the tokens taken ahead. Tokens unspent after
+``LOCAL_TOKENS_SECONDS`` are dropped. The one leeway: tokens held while the bucket refills to its burst
+come on top of it, so a client may send at most ``local_tokens`` more than its burst per replica.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import hashlib
 import ipaddress
 import logging
 import time
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError, RedisError
@@ -58,6 +68,10 @@ TOKEN_BUCKET_SHA = hashlib.sha1(TOKEN_BUCKET_SCRIPT.encode()).hexdigest()
 
 #: Pipelines of checks at once; more requests wait for one to finish and go in the next.
 MAX_PIPELINES_IN_FLIGHT = 4
+#: How long tokens taken ahead from a client's bucket may be spent; then they are dropped.
+LOCAL_TOKENS_SECONDS = 10.0
+#: Clients whose tokens taken ahead are remembered; past that they are all dropped at once.
+LOCAL_TOKENS_CLIENTS = 10_000
 
 
 def address_part(address: str) -> bytes:
@@ -101,6 +115,21 @@ class ClientHasher:
         return name
 
 
+@dataclass
+class _Held:
+    """Tokens of one client's bucket taken ahead by this gateway."""
+
+    tokens: int
+    until: float  # time.monotonic() after which they are dropped
+    #: tokens asked for ahead by round trips still out (so two round trips never both take the allowance)
+    pending: int = 0
+
+
+#: A check waiting for Redis: the client's bucket and the request's answer, or None for a refill of
+#: the tokens taken ahead that no request waits for.
+_Check = tuple[str, asyncio.Future[float | None] | None]
+
+
 class RateLimiter:
     """Token buckets in Redis; :meth:`check` answers None (go on) or the seconds to wait."""
 
@@ -112,13 +141,16 @@ class RateLimiter:
         burst: int,
         timeout: float,
         retry_seconds: float,
+        local_tokens: int = 0,
     ) -> None:
         self._client = client
         self._rate = rate
         self._burst = burst
         self._timeout = timeout
         self._retry_seconds = retry_seconds
-        self._queue: list[tuple[str, asyncio.Future[float | None]]] = []
+        self._local_tokens = max(0, min(local_tokens, burst))
+        self._held: dict[str, _Held] = {}
+        self._queue: list[_Check] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
         self._started = False
@@ -128,6 +160,8 @@ class RateLimiter:
         self.limited = 0
         self.failed_open = 0
         self.round_trips = 0
+        #: requests let through on tokens taken ahead, without a round trip
+        self.local = 0
 
     @property
     def client(self) -> redis.Redis | None:
@@ -158,16 +192,27 @@ class RateLimiter:
 
     async def check(self, bucket: str) -> float | None:
         """None when the client may go on, else the seconds until it may."""
-        if not self._started or self._closing or time.monotonic() < self._skip_until:
+        now = time.monotonic()
+        if not self._started or self._closing or now < self._skip_until:
             return None
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[float | None] = loop.create_future()
-        self._queue.append((bucket, future))
+        held = self._held.get(bucket)
+        if held is not None and held.tokens > 0 and now < held.until:
+            held.tokens -= 1
+            self.checks += 1
+            self.local += 1
+            if held.tokens <= self._local_tokens // 2 and not held.pending:
+                self._enqueue((bucket, None))  # more, in the background
+            return None
+        future: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+        self._enqueue((bucket, future))
+        return await future
+
+    def _enqueue(self, check: _Check) -> None:
+        self._queue.append(check)
         if not self._flush_scheduled:
             # the checks of every request that arrives in this turn of the loop share one round trip
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -184,29 +229,63 @@ class RateLimiter:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _evaluate(self, requests: dict[str, list[asyncio.Future[float | None]]]) -> list[object]:
+    async def _evaluate(self, asks: list[int], keys: list[str]) -> list[object]:
         assert self._client is not None
         pipe = self._client.pipeline(transaction=False)
-        for key, futures in requests.items():
-            pipe.evalsha(TOKEN_BUCKET_SHA, 1, key, self._rate, self._burst, len(futures))
+        for key, ask in zip(keys, asks, strict=True):
+            pipe.evalsha(TOKEN_BUCKET_SHA, 1, key, self._rate, self._burst, ask)
         self.round_trips += 1
         replies: list[object] = await asyncio.wait_for(pipe.execute(raise_on_error=False), self._timeout)
         return replies
 
-    async def _check_group(self, group: list[tuple[str, asyncio.Future[float | None]]]) -> None:
-        # a client's requests of this round trip, in arrival order: one script call takes them all
+    def _take_ahead(self, bucket: str, now: float) -> int:
+        """How many tokens this round trip takes ahead for ``bucket``: what its holding lacks, less what
+        round trips still out are taking; counted as pending until the reply."""
+        if not self._local_tokens:
+            return 0
+        held = self._held.get(bucket)
+        if held is None:
+            if len(self._held) >= LOCAL_TOKENS_CLIENTS:
+                self._held.clear()
+            held = self._held[bucket] = _Held(0, now + LOCAL_TOKENS_SECONDS)
+        elif now >= held.until:
+            held.tokens = 0  # held too long: dropped
+        ahead = max(0, self._local_tokens - held.tokens - held.pending)
+        held.pending += ahead
+        return ahead
+
+    def _receive(self, bucket: str, ahead: int, tokens: int, now: float) -> None:
+        """The reply of a round trip that took ``ahead`` for ``bucket`` brought ``tokens`` to hold."""
+        held = self._held.get(bucket)
+        if held is None:
+            return  # forgotten meanwhile (too many clients, or Redis failed): the tokens are dropped
+        held.pending = max(0, held.pending - ahead)
+        held.tokens = min(held.tokens + tokens, self._local_tokens)
+        held.until = now + LOCAL_TOKENS_SECONDS
+
+    async def _check_group(self, group: list[_Check]) -> None:
+        # a client's requests of this round trip, in arrival order: one script call takes them all,
+        # and the tokens to take ahead
         requests: dict[str, list[asyncio.Future[float | None]]] = {}
         for bucket, future in group:
-            requests.setdefault(bucket_key(bucket), []).append(future)
-        self.checks += len(group)
+            waiting = requests.setdefault(bucket, [])
+            if future is not None:
+                waiting.append(future)
+        now = time.monotonic()
+        ahead = {bucket: self._take_ahead(bucket, now) for bucket in requests}
+        buckets = [bucket for bucket, futures in requests.items() if futures or ahead[bucket]]
+        asks = [len(requests[bucket]) + ahead[bucket] for bucket in buckets]
+        self.checks += sum(len(futures) for futures in requests.values())
+        if not buckets:
+            return
         try:
-            replies = await self._evaluate(requests)
+            replies = await self._evaluate(asks, [bucket_key(bucket) for bucket in buckets])
             if any(isinstance(reply, NoScriptError) for reply in replies):
                 # Redis restarted or flushed its scripts: load once more and check again (a NOSCRIPT
                 # reply ran nothing, so nothing is counted twice).
                 assert self._client is not None
                 await asyncio.wait_for(self._client.script_load(TOKEN_BUCKET_SCRIPT), self._timeout)
-                replies = await self._evaluate(requests)
+                replies = await self._evaluate(asks, [bucket_key(bucket) for bucket in buckets])
         except (RedisError, OSError, TimeoutError) as exc:
             self._fail_open(group, exc)
             return
@@ -214,12 +293,17 @@ class RateLimiter:
             logger.exception("rate limit check failed unexpectedly")
             self._fail_open(group, exc)
             return
-        for futures, reply in zip(requests.values(), replies, strict=True):
+        now = time.monotonic()
+        for bucket, reply in zip(buckets, replies, strict=True):
+            futures = requests[bucket]
             if isinstance(reply, list) and len(reply) == 2:
                 allowed, wait = int(reply[0]), max(int(reply[1]), 1) / 1000
+                # the waiting requests come first; what is left over is held for the next ones
+                self._receive(bucket, ahead[bucket], max(0, allowed - len(futures)), now)
             else:
                 allowed, wait = len(futures), 0.0
                 self.failed_open += len(futures)
+                self._receive(bucket, ahead[bucket], 0, now)
                 logger.warning(
                     "rate limit check failed (%s); %d requests pass unchecked", reply, len(futures)
                 )
@@ -232,8 +316,9 @@ class RateLimiter:
                     self.limited += 1
                     future.set_result(wait)
 
-    def _fail_open(self, group: list[tuple[str, asyncio.Future[float | None]]], exc: BaseException) -> None:
-        self.failed_open += len(group)
+    def _fail_open(self, group: list[_Check], exc: BaseException) -> None:
+        self.failed_open += sum(1 for _, future in group if future is not None)
+        self._held.clear()
         self._skip_until = time.monotonic() + self._retry_seconds
         logger.warning(
             "rate limit: Redis failed (%s); requests pass unchecked for %.0f s",
@@ -241,5 +326,5 @@ class RateLimiter:
             self._retry_seconds,
         )
         for _, future in group:
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_result(None)

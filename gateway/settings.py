@@ -55,6 +55,13 @@ class GatewaySettings(CommonSettings):
         default=50.0, ge=0, description="Requests per second per client (write key + client address); 0: off."
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="Requests a client may send at once.")
+    rate_limit_local_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of a client's burst each gateway takes ahead from Redis and spends without a "
+        "round trip (a client may exceed its burst by that much per gateway); 0: every request asks Redis.",
+    )
     rate_limit_timeout_ms: int = Field(
         default=50, ge=1, description="A rate-limit check slower than this lets the request through."
     )

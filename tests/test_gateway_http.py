@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from configtrail.grpcserver import RunningServer
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from gateway import ratelimit
 from gateway.ratelimit import RateLimiter, bucket_key
 from gateway.server import RunningGateway, start
 from gateway.settings import GatewaySettings
@@ -749,6 +750,77 @@ async def test_rate_limit_checks_a_clients_concurrent_requests_in_one_script_cal
     finally:
         await limiter.close()
         await redis_client.delete(bucket_key(busy), bucket_key(quiet))
+
+
+async def test_rate_limit_spends_tokens_taken_ahead_without_round_trips(redis_client: redis.Redis) -> None:
+    # a refill of one token a day: the bucket's 100 are all there is
+    limiter = RateLimiter(
+        redis_client, rate=1 / 86400, burst=100, timeout=1.0, retry_seconds=1, local_tokens=10
+    )
+    await limiter.start()
+    busy = f"busy-{uuid.uuid4().hex}"
+    try:
+        answers = [await limiter.check(busy) for _ in range(130)]
+        assert answers[:100] == [None] * 100, "every token of the bucket is spent, none lost"
+        assert all(wait is not None and wait > 1000 for wait in answers[100:]), answers[100:]
+        assert limiter.local >= 80, "most requests were let through on tokens held by the gateway"
+        assert limiter.round_trips <= 20 + 30, (limiter.local, limiter.round_trips)
+        assert (limiter.checks, limiter.limited) == (130, 30)
+        state = await redis_client.hget(bucket_key(busy), "n")
+        assert state is not None
+        assert float(state) < 1, "what was let through came out of Redis"
+    finally:
+        await limiter.close()
+        await redis_client.delete(bucket_key(busy))
+
+
+async def test_rate_limit_with_tokens_taken_ahead_holds_across_gateways(redis_client: redis.Redis) -> None:
+    replicas = [
+        RateLimiter(redis_client, rate=1 / 86400, burst=50, timeout=1.0, retry_seconds=1, local_tokens=10)
+        for _ in range(2)
+    ]
+    for limiter in replicas:
+        await limiter.start()
+    client = f"shared-{uuid.uuid4().hex}"
+    try:
+        let_through = 0
+        for round_ in range(60):  # the client's requests alternate between the two gateways
+            for limiter in replicas:
+                if await limiter.check(client) is None:
+                    let_through += 1
+            if round_ % 7 == 0:  # and some arrive at once
+                answers = await asyncio.gather(*(limiter.check(client) for limiter in replicas))
+                let_through += answers.count(None)
+        assert let_through == 50, "the bucket's tokens, no more, and none lost once both are spent"
+        assert all(limiter.local > 0 for limiter in replicas)
+    finally:
+        for limiter in replicas:
+            await limiter.close()
+        await redis_client.delete(bucket_key(client))
+
+
+async def test_rate_limit_drops_tokens_held_too_long(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ratelimit, "LOCAL_TOKENS_SECONDS", 0.2)
+    limiter = RateLimiter(
+        redis_client, rate=1 / 86400, burst=40, timeout=1.0, retry_seconds=1, local_tokens=10
+    )
+    await limiter.start()
+    client = f"idle-{uuid.uuid4().hex}"
+    try:
+        assert await limiter.check(client) is None
+        assert await limiter.check(client) is None
+        assert (limiter.round_trips, limiter.local) == (1, 1)
+        await asyncio.sleep(0.3)
+        assert await limiter.check(client) is None
+        assert (limiter.round_trips, limiter.local) == (2, 1), "the held tokens were dropped: Redis asked"
+        state = await redis_client.hget(bucket_key(client), "n")
+        assert state is not None
+        assert float(state) == pytest.approx(40 - 22, abs=0.01), "two takes of 1 + 10 tokens, none given back"
+    finally:
+        await limiter.close()
+        await redis_client.delete(bucket_key(client))
 
 
 async def test_rate_limit_fails_open_when_redis_is_unreachable(start_gateway: StartGateway) -> None:
