@@ -43,7 +43,7 @@ class GatewaySettings(CommonSettings):
         description="Longest wait of a single event for the TrackBatch call it shares with others.",
     )
     coalesce_calls_in_flight: int = Field(
-        default=1,
+        default=2,
         ge=0,
         description="Coalesced calls out at once before events wait (for one to return or the window); "
         "0: events always wait the window.",
