@@ -4,7 +4,10 @@ The request body is one gRPC frame (a 0 byte, the 4-byte big-endian length, the 
 sent with ``content-type: application/grpc`` and ``te: trailers``; ``-c 8 -m 8`` keeps 64 streams in
 flight. h2load counts every HTTP 200 as a success, but gRPC errors travel in trailers of an HTTP 200,
 so the caller verifies successes on the server side. Percentiles come from ``--log-file``, which
-records only the main (post-warm-up) phase and appends: it is deleted before each run.
+records only the main (post-warm-up) phase and appends: it is deleted before each run. With
+``rate``, every connection sends ``rate / connections`` requests per second on its own timer (h2load's
+``--rps``; requests that find all of the connection's streams busy wait for the next free one), instead
+of keeping every stream busy.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ async def run(
     warm_up: float,
     connections: int = 8,
     streams: int = 8,
+    rate: float = 0.0,
 ) -> H2loadResult:
-    """One h2load run against ``url``; raises :class:`BenchError` when h2load is missing or fails."""
+    """One h2load run against ``url`` (paced at ``rate`` requests per second when given); raises
+    :class:`BenchError` when h2load is missing or fails."""
     if H2LOAD is None:
         raise BenchError("h2load is not installed")
     log.unlink(missing_ok=True)  # noqa: ASYNC240 - one quick unlink before a run of seconds
@@ -71,8 +76,10 @@ async def run(
         str(body),
         "--log-file",
         str(log),
-        url,
     ]
+    if rate > 0:
+        argv += ["--rps", f"{rate / connections:g}"]
+    argv.append(url)
     out = await run_tool(argv, timeout=duration + warm_up + 60)
     latencies: list[float] = []
     first_start = last_end = 0

@@ -76,6 +76,8 @@ class Figure:
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(
+            runs=[_finite(run) for run in self.runs],
+            ceiling_runs=[_finite(run) for run in self.ceiling_runs],
             median=_finite(self.value),
             ceiling_median=_finite(self.ceiling),
             ratio_to_ceiling=_finite(self.ratio),
@@ -122,12 +124,15 @@ class Area:
 
 
 def _finite(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 3)
+    """JSON has no NaN or infinity: a figure that was not measured (NaN) or failed outright (inf) is null."""
+    return round(value, 3) if math.isfinite(value) else None
 
 
 def _number(value: float) -> str:
     if math.isnan(value):
         return "-"
+    if math.isinf(value):
+        return "∞"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:

@@ -4,6 +4,12 @@ The script builds every request body afresh — a new random UUID per event, one
 drawn from a pool, as a browser's tracker posts its own session's events — sends
 ``Content-Type: application/json`` and the ``X-Write-Key`` header, and prints one JSON summary line
 (requests, non-2xx/3xx count, socket errors, latency percentiles) when wrk is done.
+
+Without a rate, every connection sends its next request as soon as the last one is answered (a closed
+loop: the load is as high as the server allows). With a rate, each wrk thread hands out send times on
+a fixed schedule through wrk's ``delay()`` hook (a monotonic clock read through LuaJIT's FFI), so the
+connections together offer that many requests per second, whatever the answers' latency, as long as
+a connection is free.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ local write_key = "%(key)s"
 local batch = %(batch)d
 local sessions = %(sessions)d
 local stamp = %(stamp)d
+local interval_ms = %(interval_ms).6f
 local threads = 0
 
 function setup(thread)
@@ -47,6 +54,33 @@ local function event(kind, session)
     .. '"timeSpent":400,"deviceType":"desktop","viewportWidth":1440,"viewportHeight":900,'
     .. '"additionalData":{"step":1,"source":"bench"},"timestamp":%%d}',
     kind, session, uuid(), stamp)
+end
+
+if interval_ms > 0 then
+  local ffi = require("ffi")
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } configtrail_timespec;
+    int clock_gettime(int clock_id, configtrail_timespec *tp);
+  ]]
+  local CLOCK_MONOTONIC = 1
+  local now = ffi.new("configtrail_timespec")
+  local next_send = 0
+
+  local function now_ms()
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, now)
+    return tonumber(now.tv_sec) * 1000 + tonumber(now.tv_nsec) / 1e6
+  end
+
+  -- this thread's next send time on the schedule, which starts at the first request and never
+  -- moves: a send that is overdue (no connection was free) goes at once
+  function delay()
+    local at = now_ms()
+    if next_send == 0 then next_send = at end
+    local wait = next_send - at
+    next_send = next_send + interval_ms
+    if wait < 0 then return 0 end
+    return wait
+  end
 end
 
 local headers = {["Content-Type"] = "application/json", ["X-Write-Key"] = write_key}
@@ -78,10 +112,19 @@ end
 """
 
 
-def script(path: Path, *, key: str, batch: int, sessions: int) -> Path:
-    """Write the Lua script: ``batch`` 0 posts single events, otherwise ``{"items": [batch events]}``."""
+def script(path: Path, *, key: str, batch: int, sessions: int, rate: float = 0.0, threads: int = 1) -> Path:
+    """Write the Lua script: ``batch`` 0 posts single events, otherwise ``{"items": [batch events]}``;
+    a ``rate`` (requests per second over all of wrk's ``threads``) paces the sends, 0 does not."""
+    interval_ms = threads * 1000 / rate if rate > 0 else 0.0
     path.write_text(
-        _SCRIPT % {"key": key, "batch": batch, "sessions": sessions, "stamp": int(time.time() * 1000)}
+        _SCRIPT
+        % {
+            "key": key,
+            "batch": batch,
+            "sessions": sessions,
+            "stamp": int(time.time() * 1000),
+            "interval_ms": interval_ms,
+        }
     )
     return path
 
