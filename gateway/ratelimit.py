@@ -13,8 +13,10 @@ tokens from its Redis bucket than its waiting requests need, and spends them on 
 requests without asking Redis; when half are spent it takes more in the background. So a busy
 client's requests seldom wait for Redis, and the limit still holds across replicas: every request let
 through was paid for by a token taken from the one bucket in Redis. What the bucket cannot give goes to
-the waiting requests first, never to the tokens taken ahead. Tokens unspent after
-``LOCAL_TOKENS_SECONDS`` are dropped. The one leeway: tokens held while the bucket refills to its burst
+the waiting requests first, never to the tokens taken ahead (and a request the bucket refuses still
+gets a token another round trip took ahead meanwhile). Tokens are dropped when ``LOCAL_TOKENS_SECONDS``
+pass after the client's last take, when too many clients are remembered, when Redis fails and when
+the gateway stops. The one leeway: tokens held while the bucket refills to its burst
 come on top of it, so a client may send at most ``local_tokens`` more than its burst per replica.
 """
 
@@ -195,11 +197,9 @@ class RateLimiter:
         now = time.monotonic()
         if not self._started or self._closing or now < self._skip_until:
             return None
-        held = self._held.get(bucket)
-        if held is not None and held.tokens > 0 and now < held.until:
-            held.tokens -= 1
+        if self._spend_held(bucket, now):
             self.checks += 1
-            self.local += 1
+            held = self._held[bucket]
             if held.tokens <= self._local_tokens // 2 and not held.pending:
                 self._enqueue((bucket, None))  # more, in the background
             return None
@@ -238,30 +238,52 @@ class RateLimiter:
         replies: list[object] = await asyncio.wait_for(pipe.execute(raise_on_error=False), self._timeout)
         return replies
 
-    def _take_ahead(self, bucket: str, now: float) -> int:
-        """How many tokens this round trip takes ahead for ``bucket``: what its holding lacks, less what
-        round trips still out are taking; counted as pending until the reply."""
-        if not self._local_tokens:
-            return 0
+    def _take_ahead(self, bucket: str, now: float) -> tuple[_Held | None, int]:
+        """The holding of ``bucket`` and how many tokens this round trip takes ahead for it: what the
+        holding lacks, less what round trips still out are taking (counted as pending until the reply)."""
+        if not self._local_tokens or self._closing:
+            return None, 0
         held = self._held.get(bucket)
         if held is None:
             if len(self._held) >= LOCAL_TOKENS_CLIENTS:
-                self._held.clear()
+                self._forget(now)
             held = self._held[bucket] = _Held(0, now + LOCAL_TOKENS_SECONDS)
         elif now >= held.until:
             held.tokens = 0  # held too long: dropped
         ahead = max(0, self._local_tokens - held.tokens - held.pending)
         held.pending += ahead
-        return ahead
+        return held, ahead
 
-    def _receive(self, bucket: str, ahead: int, tokens: int, now: float) -> None:
-        """The reply of a round trip that took ``ahead`` for ``bucket`` brought ``tokens`` to hold."""
-        held = self._held.get(bucket)
-        if held is None:
+    def _forget(self, now: float) -> None:
+        """Make room: drop the holdings that hold nothing (or only expired tokens) and wait for nothing;
+        if every one is busy, all of them."""
+        idle = [
+            bucket
+            for bucket, held in self._held.items()
+            if not held.pending and (not held.tokens or now >= held.until)
+        ]
+        for bucket in idle:
+            del self._held[bucket]
+        if len(self._held) >= LOCAL_TOKENS_CLIENTS:
+            self._held.clear()
+
+    def _receive(self, bucket: str, held: _Held | None, ahead: int, tokens: int, now: float) -> None:
+        """The reply of a round trip that took ``ahead`` for ``held`` brought ``tokens`` to hold."""
+        if held is None or self._held.get(bucket) is not held:
             return  # forgotten meanwhile (too many clients, or Redis failed): the tokens are dropped
         held.pending = max(0, held.pending - ahead)
-        held.tokens = min(held.tokens + tokens, self._local_tokens)
-        held.until = now + LOCAL_TOKENS_SECONDS
+        if tokens:
+            held.tokens = min(held.tokens + tokens, self._local_tokens)
+            held.until = now + LOCAL_TOKENS_SECONDS
+
+    def _spend_held(self, bucket: str, now: float) -> bool:
+        """Spend one held token of ``bucket``, if there is one."""
+        held = self._held.get(bucket)
+        if held is None or held.tokens <= 0 or now >= held.until:
+            return False
+        held.tokens -= 1
+        self.local += 1
+        return True
 
     async def _check_group(self, group: list[_Check]) -> None:
         # a client's requests of this round trip, in arrival order: one script call takes them all,
@@ -272,9 +294,9 @@ class RateLimiter:
             if future is not None:
                 waiting.append(future)
         now = time.monotonic()
-        ahead = {bucket: self._take_ahead(bucket, now) for bucket in requests}
-        buckets = [bucket for bucket, futures in requests.items() if futures or ahead[bucket]]
-        asks = [len(requests[bucket]) + ahead[bucket] for bucket in buckets]
+        taken = {bucket: self._take_ahead(bucket, now) for bucket in requests}
+        buckets = [bucket for bucket, futures in requests.items() if futures or taken[bucket][1]]
+        asks = [len(requests[bucket]) + taken[bucket][1] for bucket in buckets]
         self.checks += sum(len(futures) for futures in requests.values())
         if not buckets:
             return
@@ -299,18 +321,20 @@ class RateLimiter:
             if isinstance(reply, list) and len(reply) == 2:
                 allowed, wait = int(reply[0]), max(int(reply[1]), 1) / 1000
                 # the waiting requests come first; what is left over is held for the next ones
-                self._receive(bucket, ahead[bucket], max(0, allowed - len(futures)), now)
+                self._receive(bucket, *taken[bucket], max(0, allowed - len(futures)), now)
             else:
                 allowed, wait = len(futures), 0.0
                 self.failed_open += len(futures)
-                self._receive(bucket, ahead[bucket], 0, now)
+                self._receive(bucket, *taken[bucket], 0, now)
                 logger.warning(
                     "rate limit check failed (%s); %d requests pass unchecked", reply, len(futures)
                 )
             for index, future in enumerate(futures):
                 if future.done():
                     continue
-                if index < allowed:
+                if index < allowed or self._spend_held(bucket, now):
+                    # refused by the bucket, the request may still have a token another round trip
+                    # of this gateway took ahead meanwhile
                     future.set_result(None)
                 else:
                     self.limited += 1

@@ -60,7 +60,8 @@ class GatewaySettings(CommonSettings):
         ge=0,
         le=1,
         description="Share of a client's burst each gateway takes ahead from Redis and spends without a "
-        "round trip (a client may exceed its burst by that much per gateway); 0: every request asks Redis.",
+        "round trip (burst x share, rounded down; a client may exceed its burst by that much per gateway); "
+        "0: every request asks Redis.",
     )
     rate_limit_timeout_ms: int = Field(
         default=50, ge=1, description="A rate-limit check slower than this lets the request through."

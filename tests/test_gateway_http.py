@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import random
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -797,6 +799,93 @@ async def test_rate_limit_with_tokens_taken_ahead_holds_across_gateways(redis_cl
         for limiter in replicas:
             await limiter.close()
         await redis_client.delete(bucket_key(client))
+
+
+async def test_rate_limit_with_tokens_taken_ahead_never_lets_through_more_than_the_bucket_gives(
+    redis_client: redis.Redis,
+) -> None:
+    rate, burst, local = 50.0, 20, 5
+    replicas = [
+        RateLimiter(redis_client, rate=rate, burst=burst, timeout=1.0, retry_seconds=1, local_tokens=local)
+        for _ in range(2)
+    ]
+    for limiter in replicas:
+        await limiter.start()
+    client = f"eager-{uuid.uuid4().hex}"
+    let_through = 0
+
+    async def sender(limiter: RateLimiter, until: float) -> None:
+        nonlocal let_through
+        while time.monotonic() < until:
+            if await limiter.check(client) is None:
+                let_through += 1
+            await asyncio.sleep(0.001 * random.random())  # refills and round trips interleave
+
+    try:
+        started = time.monotonic()
+        await asyncio.gather(*(sender(limiter, started + 1.0) for limiter in replicas for _ in range(8)))
+        elapsed = time.monotonic() - started
+        earned = burst + rate * elapsed
+        assert let_through <= earned + 2 * local, (let_through, earned)
+        assert let_through >= 0.8 * earned - 2 * local, "tokens were lost beyond what the gateways hold"
+        assert sum(limiter.local for limiter in replicas) > 0, "tokens were taken ahead and spent"
+        assert all(limiter.limited > 0 for limiter in replicas)
+    finally:
+        for limiter in replicas:
+            await limiter.close()
+        await redis_client.delete(bucket_key(client))
+
+
+async def test_rate_limit_without_tokens_taken_ahead_asks_redis_for_every_request(
+    redis_client: redis.Redis,
+) -> None:
+    limiter = RateLimiter(redis_client, rate=1 / 86400, burst=3, timeout=1.0, retry_seconds=1, local_tokens=0)
+    await limiter.start()
+    client = f"plain-{uuid.uuid4().hex}"
+    try:
+        answers = [await limiter.check(client) for _ in range(5)]
+        assert answers[:3] == [None, None, None]
+        assert None not in answers[3:]
+        assert (limiter.round_trips, limiter.local, limiter.limited) == (5, 0, 2)
+    finally:
+        await limiter.close()
+        await redis_client.delete(bucket_key(client))
+
+
+async def test_rate_limit_reloads_its_script_without_counting_tokens_twice(redis_client: redis.Redis) -> None:
+    limiter = RateLimiter(
+        redis_client, rate=1 / 86400, burst=30, timeout=1.0, retry_seconds=1, local_tokens=10
+    )
+    await limiter.start()
+    client = f"flushed-{uuid.uuid4().hex}"
+    try:
+        answers = []
+        for number in range(36):
+            if number == 5:
+                await redis_client.script_flush()  # as after a Redis restart
+            answers.append(await limiter.check(client))
+        assert answers[:30] == [None] * 30
+        assert None not in answers[30:]
+        assert limiter.failed_open == 0
+    finally:
+        await limiter.close()
+        await redis_client.delete(bucket_key(client))
+
+
+async def test_rate_limit_through_the_gateway_spends_tokens_taken_ahead(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(
+        write_keys=WRITE_KEY, rate_limit_per_second=0.01, rate_limit_burst=20, rate_limit_local_share=0.5
+    )
+    headers = {"X-Write-Key": WRITE_KEY, "X-Forwarded-For": "198.51.100.23"}
+    async with httpx.AsyncClient(base_url=gateway.url, headers=headers) as client:
+        statuses = [
+            (await client.post("/api/sessions/track-interaction", json=interaction("s-1"))).status_code
+            for _ in range(21)
+        ]
+    assert statuses == [202] * 20 + [429]
+    limiter = gateway.gateway.limiter
+    assert limiter.local >= 10, "requests went through on tokens the gateway held"
+    assert limiter.round_trips < 15
 
 
 async def test_rate_limit_drops_tokens_held_too_long(
