@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import random
 import socket
@@ -754,37 +755,43 @@ async def test_rate_limit_checks_a_clients_concurrent_requests_in_one_script_cal
         await redis_client.delete(bucket_key(busy), bucket_key(quiet))
 
 
-async def test_rate_limit_spends_tokens_taken_ahead_without_round_trips(redis_client: redis.Redis) -> None:
-    # a refill of one token a day: the bucket's 100 are all there is
-    limiter = RateLimiter(
-        redis_client, rate=1 / 86400, burst=100, timeout=1.0, retry_seconds=1, local_tokens=10
-    )
-    await limiter.start()
-    busy = f"busy-{uuid.uuid4().hex}"
+@contextlib.asynccontextmanager
+async def limiters(
+    redis_client: redis.Redis, *, replicas: int = 1, **options: Any
+) -> AsyncIterator[tuple[list[RateLimiter], str]]:
+    """Started limiters on the test Redis (one per gateway) and a fresh client's bucket name."""
+    started = [RateLimiter(redis_client, timeout=1.0, retry_seconds=1, **options) for _ in range(replicas)]
+    for limiter in started:
+        await limiter.start()
+    client = f"client-{uuid.uuid4().hex}"
     try:
-        answers = [await limiter.check(busy) for _ in range(130)]
+        yield started, client
+    finally:
+        for limiter in started:
+            await limiter.close()
+        await redis_client.delete(bucket_key(client))
+
+
+#: a refill of one token a day: a bucket's burst is all there is
+NO_REFILL = 1 / 86400
+
+
+async def test_rate_limit_spends_tokens_taken_ahead_without_round_trips(redis_client: redis.Redis) -> None:
+    async with limiters(redis_client, rate=NO_REFILL, burst=100, local_tokens=10) as ([limiter], client):
+        answers = [await limiter.check(client) for _ in range(130)]
         assert answers[:100] == [None] * 100, "every token of the bucket is spent, none lost"
         assert all(wait is not None and wait > 1000 for wait in answers[100:]), answers[100:]
         assert limiter.local >= 80, "most requests were let through on tokens held by the gateway"
         assert limiter.round_trips <= 20 + 30, (limiter.local, limiter.round_trips)
         assert (limiter.checks, limiter.limited) == (130, 30)
-        state = await redis_client.hget(bucket_key(busy), "n")
+        state = await redis_client.hget(bucket_key(client), "n")
         assert state is not None
         assert float(state) < 1, "what was let through came out of Redis"
-    finally:
-        await limiter.close()
-        await redis_client.delete(bucket_key(busy))
 
 
 async def test_rate_limit_with_tokens_taken_ahead_holds_across_gateways(redis_client: redis.Redis) -> None:
-    replicas = [
-        RateLimiter(redis_client, rate=1 / 86400, burst=50, timeout=1.0, retry_seconds=1, local_tokens=10)
-        for _ in range(2)
-    ]
-    for limiter in replicas:
-        await limiter.start()
-    client = f"shared-{uuid.uuid4().hex}"
-    try:
+    options = {"rate": NO_REFILL, "burst": 50, "local_tokens": 10}
+    async with limiters(redis_client, replicas=2, **options) as (replicas, client):
         let_through = 0
         for round_ in range(60):  # the client's requests alternate between the two gateways
             for limiter in replicas:
@@ -795,70 +802,47 @@ async def test_rate_limit_with_tokens_taken_ahead_holds_across_gateways(redis_cl
                 let_through += answers.count(None)
         assert let_through == 50, "the bucket's tokens, no more, and none lost once both are spent"
         assert all(limiter.local > 0 for limiter in replicas)
-    finally:
-        for limiter in replicas:
-            await limiter.close()
-        await redis_client.delete(bucket_key(client))
 
 
 async def test_rate_limit_with_tokens_taken_ahead_never_lets_through_more_than_the_bucket_gives(
     redis_client: redis.Redis,
 ) -> None:
     rate, burst, local = 50.0, 20, 5
-    replicas = [
-        RateLimiter(redis_client, rate=rate, burst=burst, timeout=1.0, retry_seconds=1, local_tokens=local)
-        for _ in range(2)
-    ]
-    for limiter in replicas:
-        await limiter.start()
-    client = f"eager-{uuid.uuid4().hex}"
     let_through = 0
 
-    async def sender(limiter: RateLimiter, until: float) -> None:
+    async def sender(limiter: RateLimiter, client: str, until: float) -> None:
         nonlocal let_through
         while time.monotonic() < until:
             if await limiter.check(client) is None:
                 let_through += 1
             await asyncio.sleep(0.001 * random.random())  # refills and round trips interleave
 
-    try:
+    options = {"rate": rate, "burst": burst, "local_tokens": local}
+    async with limiters(redis_client, replicas=2, **options) as (replicas, client):
         started = time.monotonic()
-        await asyncio.gather(*(sender(limiter, started + 1.0) for limiter in replicas for _ in range(8)))
+        await asyncio.gather(
+            *(sender(limiter, client, started + 1.0) for limiter in replicas for _ in range(8))
+        )
         elapsed = time.monotonic() - started
         earned = burst + rate * elapsed
         assert let_through <= earned + 2 * local, (let_through, earned)
         assert let_through >= 0.8 * earned - 2 * local, "tokens were lost beyond what the gateways hold"
         assert sum(limiter.local for limiter in replicas) > 0, "tokens were taken ahead and spent"
         assert all(limiter.limited > 0 for limiter in replicas)
-    finally:
-        for limiter in replicas:
-            await limiter.close()
-        await redis_client.delete(bucket_key(client))
 
 
 async def test_rate_limit_without_tokens_taken_ahead_asks_redis_for_every_request(
     redis_client: redis.Redis,
 ) -> None:
-    limiter = RateLimiter(redis_client, rate=1 / 86400, burst=3, timeout=1.0, retry_seconds=1, local_tokens=0)
-    await limiter.start()
-    client = f"plain-{uuid.uuid4().hex}"
-    try:
+    async with limiters(redis_client, rate=NO_REFILL, burst=3, local_tokens=0) as ([limiter], client):
         answers = [await limiter.check(client) for _ in range(5)]
         assert answers[:3] == [None, None, None]
         assert None not in answers[3:]
         assert (limiter.round_trips, limiter.local, limiter.limited) == (5, 0, 2)
-    finally:
-        await limiter.close()
-        await redis_client.delete(bucket_key(client))
 
 
 async def test_rate_limit_reloads_its_script_without_counting_tokens_twice(redis_client: redis.Redis) -> None:
-    limiter = RateLimiter(
-        redis_client, rate=1 / 86400, burst=30, timeout=1.0, retry_seconds=1, local_tokens=10
-    )
-    await limiter.start()
-    client = f"flushed-{uuid.uuid4().hex}"
-    try:
+    async with limiters(redis_client, rate=NO_REFILL, burst=30, local_tokens=10) as ([limiter], client):
         answers = []
         for number in range(36):
             if number == 5:
@@ -867,9 +851,6 @@ async def test_rate_limit_reloads_its_script_without_counting_tokens_twice(redis
         assert answers[:30] == [None] * 30
         assert None not in answers[30:]
         assert limiter.failed_open == 0
-    finally:
-        await limiter.close()
-        await redis_client.delete(bucket_key(client))
 
 
 async def test_rate_limit_through_the_gateway_spends_tokens_taken_ahead(start_gateway: StartGateway) -> None:
@@ -892,12 +873,7 @@ async def test_rate_limit_drops_tokens_held_too_long(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ratelimit, "LOCAL_TOKENS_SECONDS", 0.2)
-    limiter = RateLimiter(
-        redis_client, rate=1 / 86400, burst=40, timeout=1.0, retry_seconds=1, local_tokens=10
-    )
-    await limiter.start()
-    client = f"idle-{uuid.uuid4().hex}"
-    try:
+    async with limiters(redis_client, rate=NO_REFILL, burst=40, local_tokens=10) as ([limiter], client):
         assert await limiter.check(client) is None
         assert await limiter.check(client) is None
         assert (limiter.round_trips, limiter.local) == (1, 1)
@@ -907,9 +883,6 @@ async def test_rate_limit_drops_tokens_held_too_long(
         state = await redis_client.hget(bucket_key(client), "n")
         assert state is not None
         assert float(state) == pytest.approx(40 - 22, abs=0.01), "two takes of 1 + 10 tokens, none given back"
-    finally:
-        await limiter.close()
-        await redis_client.delete(bucket_key(client))
 
 
 async def test_rate_limit_fails_open_when_redis_is_unreachable(start_gateway: StartGateway) -> None:
