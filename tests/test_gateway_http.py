@@ -789,6 +789,22 @@ async def test_rate_limit_spends_tokens_taken_ahead_without_round_trips(redis_cl
         assert float(state) < 1, "what was let through came out of Redis"
 
 
+async def test_rate_limit_takes_ahead_once_while_a_refill_is_out(redis_client: redis.Redis) -> None:
+    async with limiters(redis_client, rate=NO_REFILL, burst=100, local_tokens=10) as ([limiter], client):
+        assert await limiter.check(client) is None  # a round trip: 1, and 10 ahead
+        for _ in range(6):
+            assert await limiter.check(client) is None  # on held tokens; at 5 left a refill is queued
+        await asyncio.sleep(0)  # the refill's round trip gets going
+        for _ in range(4):
+            assert await limiter.check(client) is None  # the last held tokens
+        assert await limiter.check(client) is None  # a round trip of its own while the refill is out
+        state = await redis_client.hget(bucket_key(client), "n")
+        assert state is not None
+        # 12 let through, 10 held: the two round trips out at once took the allowance once between them
+        assert float(state) == pytest.approx(100 - 12 - 10, abs=0.01)
+        assert (limiter.local, limiter.round_trips) == (10, 3)
+
+
 async def test_rate_limit_with_tokens_taken_ahead_holds_across_gateways(redis_client: redis.Redis) -> None:
     options = {"rate": NO_REFILL, "burst": 50, "local_tokens": 10}
     async with limiters(redis_client, replicas=2, **options) as (replicas, client):
