@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -122,7 +123,7 @@ class _Held:
     """Tokens of one client's bucket taken ahead by this gateway."""
 
     tokens: int
-    until: float  # time.monotonic() after which they are dropped
+    until: float  # the limiter's clock reading after which they are dropped
     #: tokens asked for ahead by round trips still out (so two round trips never both take the allowance)
     pending: int = 0
 
@@ -144,8 +145,10 @@ class RateLimiter:
         timeout: float,
         retry_seconds: float,
         local_tokens: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._clock = clock
         self._rate = rate
         self._burst = burst
         self._timeout = timeout
@@ -194,7 +197,7 @@ class RateLimiter:
 
     async def check(self, bucket: str) -> float | None:
         """None when the client may go on, else the seconds until it may."""
-        now = time.monotonic()
+        now = self._clock()
         if not self._started or self._closing or now < self._skip_until:
             return None
         if self._spend_held(bucket, now):
@@ -293,7 +296,7 @@ class RateLimiter:
             waiting = requests.setdefault(bucket, [])
             if future is not None:
                 waiting.append(future)
-        now = time.monotonic()
+        now = self._clock()
         taken = {bucket: self._take_ahead(bucket, now) for bucket in requests}
         buckets = [bucket for bucket, futures in requests.items() if futures or taken[bucket][1]]
         asks = [len(requests[bucket]) + taken[bucket][1] for bucket in buckets]
@@ -315,7 +318,7 @@ class RateLimiter:
             logger.exception("rate limit check failed unexpectedly")
             self._fail_open(group, exc)
             return
-        now = time.monotonic()
+        now = self._clock()
         for bucket, reply in zip(buckets, replies, strict=True):
             futures = requests[bucket]
             if isinstance(reply, list) and len(reply) == 2:
@@ -343,7 +346,7 @@ class RateLimiter:
     def _fail_open(self, group: list[_Check], exc: BaseException) -> None:
         self.failed_open += sum(1 for _, future in group if future is not None)
         self._held.clear()
-        self._skip_until = time.monotonic() + self._retry_seconds
+        self._skip_until = self._clock() + self._retry_seconds
         logger.warning(
             "rate limit: Redis failed (%s); requests pass unchecked for %.0f s",
             exc or type(exc).__name__,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import random
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 import httpx
@@ -757,10 +756,12 @@ async def test_rate_limit_checks_a_clients_concurrent_requests_in_one_script_cal
 
 @contextlib.asynccontextmanager
 async def limiters(
-    redis_client: redis.Redis, *, replicas: int = 1, **options: Any
+    redis_client: redis.Redis, *, replicas: int = 1, through: object = None, **options: Any
 ) -> AsyncIterator[tuple[list[RateLimiter], str]]:
-    """Started limiters on the test Redis (one per gateway) and a fresh client's bucket name."""
-    started = [RateLimiter(redis_client, timeout=1.0, retry_seconds=1, **options) for _ in range(replicas)]
+    """Started limiters on the test Redis (one per gateway; ``through`` stands in front of it when
+    given) and a fresh client's bucket name."""
+    talk_to = cast(redis.Redis, through or redis_client)
+    started = [RateLimiter(talk_to, timeout=5.0, retry_seconds=1, **options) for _ in range(replicas)]
     for limiter in started:
         await limiter.start()
     client = f"client-{uuid.uuid4().hex}"
@@ -770,6 +771,63 @@ async def limiters(
         for limiter in started:
             await limiter.close()
         await redis_client.delete(bucket_key(client))
+
+
+class GatedRedis:
+    """The test Redis with a gate before every pipeline's round trip: :meth:`hold` closes it,
+    :meth:`release` opens it, :meth:`arrivals` waits until that many round trips have reached it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._open = asyncio.Event()
+        self._open.set()
+        self._arrived = asyncio.Condition()
+        self.arrived = 0
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def arrivals(self, count: int) -> None:
+        async with asyncio.timeout(5), self._arrived:
+            await self._arrived.wait_for(lambda: self.arrived >= count)
+
+    async def script_load(self, script: str) -> Any:
+        return await self._client.script_load(script)
+
+    def pipeline(self, **options: Any) -> GatedPipeline:
+        return GatedPipeline(self, self._client.pipeline(**options))
+
+    async def _pass(self) -> None:
+        async with self._arrived:
+            self.arrived += 1
+            self._arrived.notify_all()
+        await self._open.wait()
+
+
+class GatedPipeline:
+    def __init__(self, gate: GatedRedis, pipe: Any) -> None:
+        self._gate = gate
+        self._pipe = pipe
+
+    def evalsha(self, *args: Any) -> None:
+        self._pipe.evalsha(*args)
+
+    async def execute(self, **options: Any) -> Any:
+        await self._gate._pass()
+        return await self._pipe.execute(**options)
+
+
+class ManualClock:
+    """A clock that moves only when told (the limiter's ``clock``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 #: a refill of one token a day: a bucket's burst is all there is
@@ -790,14 +848,20 @@ async def test_rate_limit_spends_tokens_taken_ahead_without_round_trips(redis_cl
 
 
 async def test_rate_limit_takes_ahead_once_while_a_refill_is_out(redis_client: redis.Redis) -> None:
-    async with limiters(redis_client, rate=NO_REFILL, burst=100, local_tokens=10) as ([limiter], client):
+    gate = GatedRedis(redis_client)
+    options: dict[str, Any] = {"rate": NO_REFILL, "burst": 100, "local_tokens": 10}
+    async with limiters(redis_client, through=gate, **options) as ([limiter], client):
         assert await limiter.check(client) is None  # a round trip: 1, and 10 ahead
+        gate.hold()
         for _ in range(6):
-            assert await limiter.check(client) is None  # on held tokens; at 5 left a refill is queued
-        await asyncio.sleep(0)  # the refill's round trip gets going
+            assert await limiter.check(client) is None  # on held tokens; at 5 left a refill goes out
+        await gate.arrivals(2)  # the refill's round trip waits at the gate
         for _ in range(4):
             assert await limiter.check(client) is None  # the last held tokens
-        assert await limiter.check(client) is None  # a round trip of its own while the refill is out
+        last = asyncio.create_task(limiter.check(client))
+        await gate.arrivals(3)  # a round trip of its own while the refill is out
+        gate.release()
+        assert await last is None
         state = await redis_client.hget(bucket_key(client), "n")
         assert state is not None
         # 12 let through, 10 held: the two round trips out at once took the allowance once between them
@@ -806,7 +870,7 @@ async def test_rate_limit_takes_ahead_once_while_a_refill_is_out(redis_client: r
 
 
 async def test_rate_limit_with_tokens_taken_ahead_holds_across_gateways(redis_client: redis.Redis) -> None:
-    options = {"rate": NO_REFILL, "burst": 50, "local_tokens": 10}
+    options: dict[str, Any] = {"rate": NO_REFILL, "burst": 50, "local_tokens": 10}
     async with limiters(redis_client, replicas=2, **options) as (replicas, client):
         let_through = 0
         for round_ in range(60):  # the client's requests alternate between the two gateways
@@ -829,11 +893,11 @@ async def test_rate_limit_with_tokens_taken_ahead_never_lets_through_more_than_t
     async def sender(limiter: RateLimiter, client: str, until: float) -> None:
         nonlocal let_through
         while time.monotonic() < until:
+            # spent held tokens answer at once; every round trip lets the other senders in
             if await limiter.check(client) is None:
                 let_through += 1
-            await asyncio.sleep(0.001 * random.random())  # refills and round trips interleave
 
-    options = {"rate": rate, "burst": burst, "local_tokens": local}
+    options: dict[str, Any] = {"rate": rate, "burst": burst, "local_tokens": local}
     async with limiters(redis_client, replicas=2, **options) as (replicas, client):
         started = time.monotonic()
         await asyncio.gather(
@@ -885,15 +949,14 @@ async def test_rate_limit_through_the_gateway_spends_tokens_taken_ahead(start_ga
     assert limiter.round_trips < 15
 
 
-async def test_rate_limit_drops_tokens_held_too_long(
-    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ratelimit, "LOCAL_TOKENS_SECONDS", 0.2)
-    async with limiters(redis_client, rate=NO_REFILL, burst=40, local_tokens=10) as ([limiter], client):
+async def test_rate_limit_drops_tokens_held_too_long(redis_client: redis.Redis) -> None:
+    clock = ManualClock()
+    options: dict[str, Any] = {"rate": NO_REFILL, "burst": 40, "local_tokens": 10, "clock": clock}
+    async with limiters(redis_client, **options) as ([limiter], client):
         assert await limiter.check(client) is None
         assert await limiter.check(client) is None
         assert (limiter.round_trips, limiter.local) == (1, 1)
-        await asyncio.sleep(0.3)
+        clock.now += ratelimit.LOCAL_TOKENS_SECONDS
         assert await limiter.check(client) is None
         assert (limiter.round_trips, limiter.local) == (2, 1), "the held tokens were dropped: Redis asked"
         state = await redis_client.hget(bucket_key(client), "n")
