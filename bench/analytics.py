@@ -33,7 +33,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-import psutil
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -43,7 +42,7 @@ from bench.infra import TABLES
 from bench.procs import BenchError, Child, CpuMeter, tail
 from bench.results import Area, Figure, Target
 from configtrail import db, demo
-from configtrail.embedded import EmbeddedPostgres
+from configtrail.embedded import EmbeddedPostgres, running_pid
 from configtrail.grpcserver import GRPC_OPTIONS
 from configtrail.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 
@@ -319,11 +318,7 @@ class Database:
 
 def _server_running(data_dir: Path) -> bool:
     """A PostgreSQL (of another benchmark run) serves ``data_dir`` now."""
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    return psutil.pid_exists(pid)
+    return running_pid(data_dir / "postmaster.pid") is not None
 
 
 @asynccontextmanager

@@ -80,7 +80,7 @@ def _stop_leftover(pid_file: Path, name: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _running_pid(pid_file: Path) -> int | None:
+def running_pid(pid_file: Path) -> int | None:
     """The pid in ``pid_file`` when that process is alive."""
     try:
         pid = int(pid_file.read_text().split()[0])
@@ -186,6 +186,8 @@ class EmbeddedPostgres(_Server):
         self.data_dir = data_dir.resolve()
         self._use_port(port)
         self.log = self.data_dir.parent / "postgres.log"
+        #: the postmaster's own: pid, data dir, start time, port, socket dir, listen address, shmem, status
+        self.pid_file = self.data_dir / "postmaster.pid"
         self._user: str | None = None
 
     @property
@@ -218,13 +220,12 @@ class EmbeddedPostgres(_Server):
         """Start the server; with ``reuse_running``, use one already serving this data folder instead."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
-        if reuse_running and _running_pid(self.data_dir / "postmaster.pid") is not None:
-            # postmaster.pid: pid, data dir, start time, port, ...
-            self.port = int((self.data_dir / "postmaster.pid").read_text().splitlines()[3])
+        if reuse_running and running_pid(self.pid_file) is not None:
+            self.port = int(self.pid_file.read_text().splitlines()[3])
             self.reused = True
             self._wait_accepting(timeout)
             return self.dsn
-        _stop_leftover(self.data_dir / "postmaster.pid", "postgres")
+        _stop_leftover(self.pid_file, "postgres")
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
             logger.info("initialising PostgreSQL data in %s", self.data_dir)
@@ -282,14 +283,12 @@ class EmbeddedPostgres(_Server):
         server answering there is ours, not another program that held the port (ours would have exited).
         The pid is checked too: a postmaster killed before leaves its file behind, saying "ready"."""
         assert self.process is not None
-        pid_file = self.data_dir / "postmaster.pid"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise self._exit_error()
             try:
-                # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, shmem, status
-                lines = pid_file.read_text().splitlines()
+                lines = self.pid_file.read_text().splitlines()
             except OSError:
                 lines = []
             # runas execs the server, so the pid we started is the postmaster's
@@ -365,7 +364,7 @@ class EmbeddedValkey(_Server):
     def start(self, timeout: float = 30.0, *, reuse_running: bool = False) -> str:
         """Start the server; with ``reuse_running``, use one already serving this data folder instead."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        running = _running_pid(self.pid_file) if reuse_running else None
+        running = running_pid(self.pid_file) if reuse_running else None
         if running is not None and self.port_file.exists():
             self.port = int(self.port_file.read_text())
             self.reused = True

@@ -177,7 +177,7 @@ async def test_postgres_restarts_after_a_kill_on_its_port(tmp_path: Path) -> Non
     postgres.start(timeout=30)
     port = postgres.port
     postgres.kill()
-    assert (postgres.data_dir / "postmaster.pid").exists()
+    assert postgres.pid_file.exists()
     try:
         dsn = postgres.start(timeout=30)
         assert postgres.port == port
