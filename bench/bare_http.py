@@ -1,7 +1,8 @@
 """The bare HTTP ceiling: Starlette + uvicorn answering JSON POSTs (``python -m bench.bare_http``).
 
 Each POST body is parsed (orjson, as the gateway does) and answered ``202`` with a small JSON body,
-on the same stack and uvicorn settings as the gateway: uvloop, httptools, no access log.
+on the same stack and uvicorn settings as the gateway: uvloop, httptools with the gateway's corked
+protocol (a response in one write), no access log.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from gateway.cork import CorkedHttpToolsProtocol
 
 
 async def accept(request: Request) -> Response:
@@ -50,6 +53,7 @@ def main() -> None:
         ws="none",
         lifespan="off",
         backlog=4096,
+        http=CorkedHttpToolsProtocol,
     )
 
 

@@ -117,8 +117,9 @@ async def _measure(bench: Bench, area: Area, ingest: Child, gateway: Child, port
         "client's token bucket in Redis, with the default share of the burst taken ahead so most requests "
         "need no round trip), in front of `configtrail serve ingest` (durability on). Single events are "
         "coalesced into TrackBatch calls by the gateway (its defaults: up to two calls out at once).",
-        "Ceiling: a bare Starlette + uvicorn endpoint (uvloop, httptools) that parses the JSON body with "
-        "orjson and answers 202, under the same wrk load and bodies.",
+        "Ceiling: a bare Starlette + uvicorn endpoint (uvloop, httptools, the gateway's corked protocol: "
+        "a response leaves in one write) that parses the JSON body with orjson and answers 202, under "
+        "the same wrk load and bodies.",
         "Verified per run: the event stream grew by at least the 2xx responses x events per request.",
         f"Full load: every connection sends its next request when the last is answered (a closed loop), "
         f"so mean latency = {conns} ÷ throughput and the p99 at full load says how far the server is "

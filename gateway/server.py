@@ -38,6 +38,7 @@ from gateway.admin import ADMIN_ROUTES
 from gateway.analytics import ANALYTICS_ROUTES
 from gateway.auth import KeyCheck
 from gateway.coalesce import Coalescer
+from gateway.cork import CorkedHttpToolsProtocol
 from gateway.dashboard import DASHBOARD_ROUTES, close_live_feeds
 from gateway.errors import ApiError
 from gateway.openapi import openapi
@@ -252,6 +253,7 @@ def uvicorn_config(settings: GatewaySettings, app: Starlette | None = None) -> u
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(max(1, settings.shutdown_grace_seconds)),
         backlog=4096,
+        http=CorkedHttpToolsProtocol,
     )
 
 
