@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -59,13 +60,29 @@ class State(TypedDict):
     gateway: Gateway
 
 
-def _client_address_secret(settings: GatewaySettings) -> bytes:
+def client_address_secret(settings: GatewaySettings) -> bytes:
+    """The key of the client-address hash: configured, else derived from the admin and erase tokens.
+
+    The tokens are secrets every replica shares, so every replica derives the same key and a client
+    has one bucket across them; the write keys are not used, as browsers carry them for all to read.
+    With no secret configured at all, a random key: buckets are then per gateway process.
+    """
     configured = settings.client_address_key.get_secret_value()
     if configured:
         return configured.encode()
-    # Every replica has the same write keys, so every replica derives the same hash key.
-    keys = ",".join(sorted(split_list(settings.write_keys.get_secret_value())))
-    return hashlib.sha256(b"configtrail-client-address:" + keys.encode()).digest()
+    tokens = sorted(
+        split_list(settings.admin_tokens.get_secret_value())
+        + split_list(settings.erase_tokens.get_secret_value())
+    )
+    if not tokens:
+        if settings.rate_limit_per_second > 0:
+            logger.warning(
+                "CONFIGTRAIL_CLIENT_ADDRESS_KEY, CONFIGTRAIL_ADMIN_TOKENS and CONFIGTRAIL_ERASE_TOKENS "
+                "are unset: client addresses are hashed with a random key, so each gateway keeps its "
+                "own rate-limit buckets"
+            )
+        return secrets.token_bytes(32)
+    return hashlib.sha256(b"configtrail-client-address:" + "\n".join(tokens).encode()).digest()
 
 
 async def open_gateway(
@@ -198,7 +215,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
         split_list(settings.admin_tokens.get_secret_value()),
         split_list(settings.erase_tokens.get_secret_value()),
     )
-    hasher = ClientHasher(_client_address_secret(settings))
+    hasher = ClientHasher(client_address_secret(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:

@@ -72,5 +72,6 @@ class GatewaySettings(CommonSettings):
     client_address_key: SecretStr = Field(
         default=SecretStr(""),
         description="Key of the hash that replaces client addresses in rate-limit keys; "
-        "empty: derived from the write keys (the same on every replica).",
+        "empty: derived from the admin and erase tokens (the same on every replica), or random per "
+        "process where none are set.",
     )

@@ -17,6 +17,8 @@ from gateway.body import gunzip
 from gateway.coalesce import Coalescer
 from gateway.errors import ApiError, json_name
 from gateway.ratelimit import ClientHasher, RateLimiter, address_part, bucket_key
+from gateway.server import client_address_secret
+from gateway.settings import GatewaySettings
 from tests.conftest import wait_until
 
 
@@ -184,6 +186,29 @@ def test_client_addresses_are_hashed_and_ipv6_cut_to_64_bits() -> None:
     assert bucket != hasher("other-key", "203.0.113.7")
     assert len(bucket) == 32
     assert "203" not in bucket_key(bucket).removeprefix("configtrail:gateway:rate:")
+
+
+def test_client_address_key_is_configured_or_derived_from_secrets_never_from_write_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def secret(**values: str) -> bytes:
+        unset: dict[str, Any] = {
+            "client_address_key": "",
+            "admin_tokens": "",
+            "erase_tokens": "",
+            "write_keys": "",
+        }
+        return client_address_secret(GatewaySettings(**{**unset, **values}))
+
+    assert secret(client_address_key="k-1", admin_tokens="a") == b"k-1"
+    derived = secret(admin_tokens="admin-1,admin-2", erase_tokens="erase-1", write_keys="site-1")
+    # the same on every replica, whatever the order the tokens are listed in
+    assert derived == secret(admin_tokens="erase-1,admin-2", erase_tokens="admin-1")
+    # browsers carry the write keys: they must not be what the key is made of
+    assert derived == secret(admin_tokens="admin-1,admin-2", erase_tokens="erase-1", write_keys="site-2")
+    assert derived != secret(admin_tokens="admin-1", erase_tokens="erase-1", write_keys="site-1")
+    assert secret(write_keys="site-1") != secret(write_keys="site-1")  # random, per process
+    assert "random key" in caplog.text
 
 
 def test_client_hasher_remembers_recent_clients_and_forgets_them_past_its_bound() -> None:
