@@ -187,11 +187,31 @@ class LatencyInterceptor(grpc.aio.ServerInterceptor):
         self._recorder.record(method, seconds, ok)
 
 
+#: The flush's channel retries a lost Metrics service within seconds, not gRPC's default two minutes.
+FLUSH_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+#: How long a flush waits for Metrics (also while the channel reconnects) before its window is dropped.
+FLUSH_TIMEOUT_SECONDS = 5.0
+#: The last flush, on the way down, waits less for a Metrics service that may be stopping too.
+FINAL_FLUSH_TIMEOUT_SECONDS = 1.0
+
+
 class MetricsFlusher:
     """Sends the recorder's samples to the Metrics service every ``interval`` seconds, in one call."""
 
-    def __init__(self, recorder: LatencyRecorder, service: str, address: str, interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        recorder: LatencyRecorder,
+        service: str,
+        address: str,
+        interval: float = 10.0,
+        timeout: float = FLUSH_TIMEOUT_SECONDS,
+    ) -> None:
         self._recorder = recorder
+        self._timeout = timeout
         self._service = service
         self._address = address
         self._interval = interval
@@ -202,19 +222,25 @@ class MetricsFlusher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"telemetry-{self._service}")
 
     async def _run(self) -> None:
-        async with grpc.aio.insecure_channel(self._address) as channel:
+        async with grpc.aio.insecure_channel(self._address, options=FLUSH_CHANNEL_OPTIONS) as channel:
             stub = metrics_pb2_grpc.MetricsStub(channel)
             while not self._stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self._interval)
-                await self._flush(stub)
+                stopping = self._stop.is_set()
+                await self._flush(
+                    stub, min(self._timeout, FINAL_FLUSH_TIMEOUT_SECONDS) if stopping else self._timeout
+                )
 
-    async def _flush(self, stub: Any) -> None:
+    async def _flush(self, stub: Any, timeout: float) -> None:
         metrics = self._recorder.drain(self._service)
         if not metrics:
             return
         try:
-            await stub.RecordMetrics(metrics_pb2.RecordMetricsRequest(metrics=metrics), timeout=5)
+            # waits while the channel reconnects (Metrics restarting) instead of failing at once
+            await stub.RecordMetrics(
+                metrics_pb2.RecordMetricsRequest(metrics=metrics), timeout=timeout, wait_for_ready=True
+            )
         except grpc.aio.AioRpcError as error:
             # latency samples are telemetry, not tracked events: a lost window is logged, not retried
             logger.warning("could not record %d latency samples: %s", len(metrics), error.code().name)

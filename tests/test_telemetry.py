@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from configtrail.telemetry import RPC_LATENCY_METRIC, LatencyRecorder
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from configtrail.embedded import free_port
+from configtrail.settings import MetricsSettings
+from configtrail.telemetry import RPC_LATENCY_METRIC, LatencyRecorder, MetricsFlusher
+from services.metrics.server import create_server
+from tests.conftest import Servers, wait_until
 
 
 def test_recorder_keeps_exact_counts_and_a_bounded_uniform_sample() -> None:
@@ -49,3 +57,41 @@ def test_records_framed_by_hand_are_exactly_stream_records() -> None:
         getattr(expected, kind).CopyFrom(record)
         assert framed == expected.SerializeToString()
         assert streams.decode(framed).WhichOneof("record") == kind
+
+
+async def test_flusher_delivers_to_a_restarted_metrics_service(
+    servers: Servers, pg_pool: asyncpg.Pool, clean: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = MetricsSettings(
+        database_url=SecretStr(servers.dsn),
+        redis_url=SecretStr(servers.redis_url),
+        metrics_port=free_port(),
+        metrics_prometheus_port=0,
+        telemetry_flush_seconds=0,
+    )
+    recorder = LatencyRecorder(10)
+    address = f"127.0.0.1:{settings.metrics_port}"
+    flusher = MetricsFlusher(recorder, "flush-test", address, interval=0.05, timeout=1.0)
+
+    async def stored(method: str) -> bool:
+        count: int = await pg_pool.fetchval(
+            "SELECT count(*) FROM performance_metrics WHERE endpoint = $1", method
+        )
+        return count == 1
+
+    metrics = await create_server(settings)
+    flusher.start()
+    try:
+        recorder.record("/test.Flush/Before", 0.001, ok=True)
+        assert await wait_until(lambda: stored("/test.Flush/Before"), within=10)
+        await metrics.stop()
+        # a window sent while Metrics is away is logged as lost (telemetry, not tracked events)
+        recorder.record("/test.Flush/Away", 0.001, ok=True)
+        assert await wait_until(lambda: "could not record 1 latency samples" in caplog.text, within=15)
+        metrics = await create_server(settings)
+        # the channel is still backing off from the failures: the next flush waits for it to reconnect
+        recorder.record("/test.Flush/After", 0.001, ok=True)
+        assert await wait_until(lambda: stored("/test.Flush/After"), within=10)
+    finally:
+        await flusher.close()
+        await metrics.stop()
