@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -65,8 +66,6 @@ def run_stack(settings: UpSettings) -> int:
                 "CONFIGTRAIL_METRICS_ADDRESS": f"127.0.0.1:{ports['metrics']}",
             }
             generated: dict[str, str] = {}
-            import os
-
             if not os.environ.get("CONFIGTRAIL_WRITE_KEYS") and not os.environ.get(
                 "CONFIGTRAIL_ADMIN_TOKENS"
             ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import httpx
 import psutil
 import pytest
 
@@ -81,6 +83,27 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
         checks["gateway"] = http_health_check("127.0.0.1", ports["gateway"])
         took = await _wait_healthy(checks, within=20.0)
         assert took < 20.0
+
+        # with neither write keys nor admin tokens set, `up` made development ones and printed them
+        deadline = time.monotonic() + 10
+        while "configtrail is up" not in (printed := (tmp_path / "up.log").read_text()):
+            assert time.monotonic() < deadline, printed
+            await asyncio.sleep(0.1)
+        write_key = re.search(r"^ +write key +(\S+)$", printed, re.MULTILINE)
+        admin_token = re.search(r"^ +admin token +(\S+)$", printed, re.MULTILINE)
+        assert write_key is not None, printed
+        assert admin_token is not None, printed
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=10) as http:
+            event = {"sessionId": f"up-{uuid.uuid4().hex}", "eventType": "click", "category": "nest"}
+            path = "/api/sessions/track-interaction"
+            assert (await http.post(path, json=event)).status_code == 401
+            accepted = await http.post(path, json=event, headers={"X-Write-Key": write_key[1]})
+            assert accepted.status_code == 202, accepted.text
+            read = {"sessionId": event["sessionId"]}
+            refused = await http.get(path, params=read, headers={"Authorization": "Bearer not-the-token"})
+            assert refused.status_code == 403, refused.text
+            listed = await http.get(path, params=read, headers={"Authorization": f"Bearer {admin_token[1]}"})
+            assert listed.status_code == 200, listed.text
 
         # a child that dies is restarted (with backoff) and the restart is logged
         victim = _child(process.pid, "metrics")
