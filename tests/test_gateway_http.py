@@ -26,6 +26,8 @@ from gateway import ratelimit
 from gateway.ratelimit import RateLimiter, bucket_key
 from gateway.server import RunningGateway, start
 from gateway.settings import GatewaySettings
+from services.ingest.server import create_server as create_ingest
+from tests.conftest import Servers, ingest_settings, wait_until
 
 WRITE_KEY = "site-key-1"
 StartGateway = Callable[..., Awaitable[RunningGateway]]
@@ -693,6 +695,30 @@ async def test_openapi_describes_every_route_with_schemas(
 
 
 # --- limits: rate, coalescing ----------------------------------------------------------------------
+
+
+async def test_ingest_over_its_backlog_answers_429_with_its_retry_after(
+    servers: Servers, start_gateway: StartGateway
+) -> None:
+    backlogged = await create_ingest(ingest_settings(servers, max_backlog=3, backlog_retry_seconds=2.5))
+    try:
+        gateway = await start_gateway(write_keys=WRITE_KEY, ingest_address=f"127.0.0.1:{backlogged.port}")
+        path = "/api/sessions/track-interaction"
+        async with httpx.AsyncClient(base_url=gateway.url, headers={"X-Write-Key": WRITE_KEY}) as client:
+            answers: list[httpx.Response] = []
+
+            async def refused() -> bool:  # no Sync runs: the stream only grows past the limit
+                answers.append(await client.post(path, json=interaction("s-backlog")))
+                return answers[-1].status_code == 429
+
+            assert await wait_until(refused, within=10)
+            assert {answer.status_code for answer in answers[:-1]} == {202}
+            limited = answers[-1]
+            assert limited.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+            assert "unsynced entries (limit 3)" in limited.json()["error"]["message"]
+            assert limited.headers["retry-after"] == "3"  # Ingest's RetryInfo of 2.5 s, in whole seconds
+    finally:
+        await backlogged.stop()
 
 
 async def test_rate_limit_answers_429_with_retry_after_per_client(
