@@ -15,13 +15,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import orjson
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Route
+from playwright.async_api import Browser, ConsoleMessage, Frame, Page, Route
 from playwright.async_api import Request as BrowserRequest
 
 from bench.dashboard import launch_chromium, missing_browser
@@ -141,7 +143,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def wait_in_page(page: Page, expression: str) -> None:
+async def wait_in_page(page: Page | Frame, expression: str) -> None:
     """Poll ``expression`` in the page until true (wait_for_function evaluates strings, which the demo's
     Content-Security-Policy forbids; page.evaluate is exempt)."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -151,7 +153,7 @@ async def wait_in_page(page: Page, expression: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def status(page: Page) -> dict[str, Any]:
+async def status(page: Page | Frame) -> dict[str, Any]:
     result: dict[str, Any] = await page.evaluate("configtrail.status()")
     return result
 
@@ -533,3 +535,237 @@ async def test_a_closed_tabs_queue_is_sent_by_the_next_page(
     found = await stored(pg_pool, sync, left_session)
     assert str(found["interactions"][0]["event_id"]) == left_event
     assert found["session"] is not None
+
+
+class Batches:
+    """The POST /api/batch requests the page sends by fetch: when they left (``time.monotonic()``, as
+    Playwright reported them) and their bodies."""
+
+    def __init__(self, page: Page) -> None:
+        self.sent: list[tuple[float, dict[str, Any]]] = []
+        page.on("request", self._add)
+
+    def _add(self, request: BrowserRequest) -> None:
+        if request.resource_type == "fetch" and urlsplit(request.url).path == "/api/batch":
+            self.sent.append((time.monotonic(), orjson.loads(request.post_data or "{}")))
+
+    async def wait_for(self, count: int) -> None:
+        async def enough() -> bool:
+            return len(self.sent) >= count
+
+        await wait_until(enough, f"{count} POST /api/batch request(s)")
+
+
+async def test_a_batch_leaves_at_20_events_or_after_2_seconds(page: Page, gateway: RunningGateway) -> None:
+    batches = Batches(page)
+    await open_bare(page, gateway)  # the defaults: batches of 20, every 2 s
+    await wait_in_page(page, "configtrail.status().queued === 0")  # the session start went first
+    assert batches.sent == []
+
+    started = time.monotonic()
+    await page.evaluate(
+        "() => { for (let i = 1; i <= 20; i++) configtrail.track('click', {elementId: 'count-' + i}); }"
+    )
+    await batches.wait_for(1)
+    left, body = batches.sent[0]
+    assert left - started < 1.0  # at the 20th event, not after the 2 s interval
+    assert [item["elementId"] for item in body["items"]] == [f"count-{i}" for i in range(1, 21)]
+    await wait_in_page(page, "configtrail.status().queued === 0")
+    assert len(batches.sent) == 1
+
+    await page.evaluate(
+        "() => { for (let i = 1; i <= 3; i++) configtrail.track('click', {elementId: 'time-' + i}); }"
+    )
+    tracked = time.monotonic()
+    await batches.wait_for(2)
+    left, body = batches.sent[1]
+    assert 1.5 <= left - tracked < 6.0  # by itself, about 2 s later
+    assert [item["elementId"] for item in body["items"]] == ["time-1", "time-2", "time-3"]
+    await wait_in_page(page, "configtrail.status().queued === 0")
+    assert len(batches.sent) == 2
+
+
+async def test_a_batch_carries_its_send_time_and_events_their_session_sequence(
+    page: Page, gateway: RunningGateway
+) -> None:
+    batches = Batches(page)
+    await open_bare(page, gateway)
+    await wait_in_page(page, "configtrail.status().queued === 0")
+    await page.evaluate(
+        """() => {
+            configtrail.track('click', {elementId: 'a'});
+            configtrail.track('click', {elementId: 'b'});
+            configtrail.snapshot({nest: 'nest_40'}, 100, 'EUR', 20, 'auto_save');
+            configtrail.track('hover', {elementId: 'c', timeSpent: 300});
+            return configtrail.flush();
+        }"""
+    )
+    await page.evaluate(
+        """() => {
+            configtrail.track('selection', {category: 'nest', selectionValue: 'nest_60'});
+            configtrail.track('scroll', {category: 'page'});
+            return configtrail.flush();
+        }"""
+    )
+    session_id: str = await page.evaluate("configtrail.getSessionId()")
+    await page.evaluate("configtrail.setConsent(false); configtrail.setConsent(true)")  # a new session
+    await page.evaluate("configtrail.track('click', {elementId: 'new'}); configtrail.flush()")
+    await wait_in_page(page, "configtrail.status().queued === 0")
+    new_session: str = await page.evaluate("configtrail.getSessionId()")
+    assert new_session != session_id
+
+    assert len(batches.sent) == 3
+    now = datetime.now(UTC)
+    sent_at = [datetime.fromisoformat(body["sentAt"]) for _, body in batches.sent]
+    for when, (_, body) in zip(sent_at, batches.sent, strict=True):
+        assert abs((when - now).total_seconds()) < 60
+        assert when.timestamp() * 1000 >= max(item["timestamp"] for item in body["items"])
+    assert sent_at == sorted(sent_at)
+
+    def sequences(body: dict[str, Any]) -> list[tuple[str, int]]:
+        return [(item["sessionId"], item["sequence"]) for item in body["items"] if "eventId" in item]
+
+    assert [sequences(body) for _, body in batches.sent] == [
+        [(session_id, 1), (session_id, 2), (session_id, 3)],
+        [(session_id, 4), (session_id, 5)],
+        [(new_session, 1)],
+    ]
+
+
+async def test_the_stored_queue_is_capped_dropping_the_oldest(page: Page, gateway: RunningGateway) -> None:
+    console = Console(page)
+    await page.route("**/api/**", lambda route: route.abort("connectionrefused"))
+    await open_bare(page, gateway)  # the default cap: 500 items
+    await page.evaluate(
+        "() => { for (let i = 1; i <= 510; i++) configtrail.track('click', {elementId: 'cap-' + i}); }"
+    )
+    stored_items = (
+        "JSON.parse(localStorage.getItem('configtrail:queue:' + configtrail.getSessionId()) || '{}').items"
+    )
+    await wait_in_page(page, f"({stored_items} || []).length >= 500")  # stored in an idle moment
+    kept: list[dict[str, Any]] = await page.evaluate(stored_items)
+    # the session start and the first ten clicks were the oldest
+    assert [item.get("sequence") for item in kept] == list(range(11, 511))
+    assert [item["elementId"] for item in kept] == [f"cap-{i}" for i in range(11, 511)]
+    after = await status(page)
+    assert (after["queued"], after["dropped"], after["sequence"]) == (500, 11, 510)
+    assert console.warnings("queue full (500 items): dropping the oldest")
+
+
+BEACON_RECORDER = """(() => {
+    // each navigator.sendBeacon call, kept in the top page (it outlives a frame that goes away)
+    const original = navigator.sendBeacon;
+    navigator.sendBeacon = function (url, body) {
+        const calls = (window.top.__beacons = window.top.__beacons || []);
+        const type = typeof body === 'string' ? 'string' : body instanceof Blob ? 'Blob' : String(body);
+        const contentType = body instanceof Blob ? body.type : null;
+        // a Blob of the frame's would not be readable once the frame is gone: a copy of the top page's
+        const kept = body instanceof Blob ? new window.top.Blob([body], {type: body.type}) : body;
+        calls.push({url: String(url), type: type, contentType: contentType, body: kept});
+        return original.call(this, url, body);
+    };
+})();"""
+
+
+async def test_leaving_sends_the_queue_and_a_page_exit_snapshot_by_beacon(
+    page: Page, gateway: RunningGateway, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    await page.add_init_script(BEACON_RECORDER)
+    await page.goto(f"{gateway.url}/healthz")
+    # the tracker in a frame: removing the frame is a real pagehide, and the top page keeps the record
+    await page.evaluate(
+        """(src) => new Promise((loaded) => {
+            const frame = document.createElement('iframe');
+            frame.src = src;
+            frame.onload = loaded;
+            document.body.appendChild(frame);
+        })""",
+        "/healthz?frame",
+    )
+    frame = page.frames[1]
+    await frame.add_script_tag(url="/tracker.js")
+    session_id: str = await frame.evaluate("(options) => configtrail.init(options)", {"writeKey": WRITE_KEY})
+    await wait_in_page(frame, "configtrail.status().queued === 0")  # the session start went by fetch
+    # from here on fetch fails, so only beacons get through (the page's own fetch, not a page.route:
+    # an intercepted request of a frame that is gone is not always let go)
+    await frame.evaluate("() => { window.fetch = () => Promise.reject(new TypeError('offline')); }")
+    await frame.evaluate(
+        """() => {
+            configtrail.snapshot({nest: 'nest_80', fenster: 'panorama'}, 15_900_000, 'EUR', 40, 'auto_save');
+            for (let i = 1; i <= 3; i++) configtrail.track('click', {elementId: 'leave-' + i});
+        }"""
+    )
+    queued: int = (await status(frame))["queued"]
+    assert queued == 4
+    assert await page.evaluate("window.__beacons === undefined")
+    await page.evaluate("document.querySelector('iframe').remove()")
+
+    calls: list[dict[str, Any]] = await page.evaluate(
+        """() => Promise.all((window.__beacons || []).map(async (call) => ({
+            url: call.url, type: call.type, contentType: call.contentType,
+            text: typeof call.body === 'string' ? call.body : await call.body.text(),
+        })))"""
+    )
+    assert calls
+    sent: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        url = urlsplit(call["url"])
+        assert (url.path, parse_qs(url.query)) == ("/api/batch", {"key": [WRITE_KEY]})
+        assert call["type"] == "string" or (call["type"], call["contentType"].split(";")[0]) == (
+            "Blob",
+            "text/plain",
+        )
+        for item in orjson.loads(call["text"])["items"]:
+            sent[item.get("eventId") or item["snapshotId"]] = item
+    assert sorted(item.get("elementId") or item["trigger"] for item in sent.values()) == [
+        "auto_save",
+        "leave-1",
+        "leave-2",
+        "leave-3",
+        "page_exit",
+    ]
+
+    async def arrived() -> bool:
+        found = await stored(pg_pool, sync, session_id)
+        return len(found["interactions"]) == 3 and len(found["snapshots"]) == 2
+
+    await wait_until(arrived, "the beaconed interactions and snapshots in Postgres")
+    found = await stored(pg_pool, sync, session_id)
+    assert [(row["sequence"], row["element_id"]) for row in found["interactions"]] == [
+        (1, "leave-1"),
+        (2, "leave-2"),
+        (3, "leave-3"),
+    ]
+    exit_snapshot = next(row for row in found["snapshots"] if row["trigger"] == "page_exit")
+    assert orjson.loads(exit_snapshot["configuration"]) == {"nest": "nest_80", "fenster": "panorama"}
+    assert (exit_snapshot["total_price_minor"], exit_snapshot["completion_percentage"]) == (15_900_000, 40)
+
+
+async def test_snapshot_with_four_arguments_uses_the_init_currency(
+    page: Page, gateway: RunningGateway, sync: sync_pb2_grpc.SyncAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    console = Console(page)
+    await open_bare(page, gateway)
+    session_id: str = await page.evaluate("configtrail.getSessionId()")
+    await page.evaluate(
+        """() => {
+            configtrail.snapshot({nest: 'nest_60', gebaeudehuelle: 'holz'}, 12_345_600, 75, 'order_attempt');
+            return configtrail.flush();
+        }"""
+    )
+    await wait_in_page(page, "configtrail.status().queued === 0")
+    assert (await status(page))["rejected"] == 0
+    assert not console.warnings("[configtrail]")
+
+    async def arrived() -> bool:
+        return len((await stored(pg_pool, sync, session_id))["snapshots"]) == 1
+
+    await wait_until(arrived, "the snapshot in Postgres")
+    row = (await stored(pg_pool, sync, session_id))["snapshots"][0]
+    assert (row["trigger"], row["total_price_minor"], row["completion_percentage"], row["currency"]) == (
+        "order_attempt",
+        12_345_600,
+        75,
+        "EUR",
+    )
+    assert orjson.loads(row["configuration"]) == {"nest": "nest_60", "gebaeudehuelle": "holz"}
