@@ -708,6 +708,7 @@ async def test_leaving_sends_the_queue_and_a_page_exit_snapshot_by_beacon(
     )
     assert calls
     sent: dict[str, dict[str, Any]] = {}
+    beaconed: list[str] = []
     for call in calls:
         url = urlsplit(call["url"])
         assert (url.path, parse_qs(url.query)) == ("/api/batch", {"key": [WRITE_KEY]})
@@ -717,6 +718,9 @@ async def test_leaving_sends_the_queue_and_a_page_exit_snapshot_by_beacon(
         )
         for item in orjson.loads(call["text"])["items"]:
             sent[item.get("eventId") or item["snapshotId"]] = item
+            beaconed.append(item.get("eventId") or item["snapshotId"])
+    # leaving fires visibilitychange and pagehide: each record still goes by beacon only once
+    assert sorted(beaconed) == sorted(sent)
     assert sorted(item.get("elementId") or item["trigger"] for item in sent.values()) == [
         "auto_save",
         "leave-1",

@@ -93,6 +93,7 @@
   var viewport = { width: 0, height: 0 };
   var warned = {};
   var counters = { attempts: 0, accepted: 0, rejected: 0, dropped: 0, failures: 0, beacons: 0 };
+  var beaconed = {}; // ids of the items this page already handed to a beacon
 
   // --- small helpers -------------------------------------------------------------------------------
   function now() {
@@ -651,27 +652,36 @@
 
   // Hands the queue to the browser to deliver after the page is gone. The items stay queued (and
   // stored) until a fetch answer accounts for them: a beacon's fate is unknown, and a record sent twice
-  // is stored once.
+  // is stored once. An item goes by beacon once per page: leaving fires both visibilitychange and
+  // pagehide, and the browser's beacon allowance (about 64 KiB) is better kept for what is new.
   function beaconQueue() {
     var query = cfg.writeKey ? '?key=' + encodeURIComponent(cfg.writeKey) : '';
     var budget = cfg.beaconBytes;
     var items = [];
     for (var i = 0; i < queue.length; i++) {
       var item = queue[i];
+      if (beaconed[itemId(item)]) {
+        continue;
+      }
       if (item.kind === 'session') {
         var start = JSON.stringify(withoutKind(item));
         if (start.length > budget || !beacon(cfg.endpoint + '/api/sessions' + query, start)) {
           return;
         }
+        beaconed[itemId(item)] = true;
         budget -= start.length;
       } else {
         items.push(item);
       }
     }
     for (var j = 0; j < items.length; j += batchLimit) {
-      var body = JSON.stringify({ sentAt: new Date().toISOString(), items: items.slice(j, j + batchLimit) });
+      var slice = items.slice(j, j + batchLimit);
+      var body = JSON.stringify({ sentAt: new Date().toISOString(), items: slice });
       if (body.length > budget || !beacon(cfg.endpoint + '/api/batch' + query, body)) {
         return; // the rest goes with the next page
+      }
+      for (var k = 0; k < slice.length; k++) {
+        beaconed[itemId(slice[k])] = true;
       }
       budget -= body.length;
       counters.beacons++;
