@@ -53,6 +53,8 @@ async def erase_session(request: Request, gateway: Gateway) -> Response:
 
 
 ADMIN_ROUTES = [
-    Route("/api/admin/sessions/{session_id}/export", endpoint(export_session), methods=["GET"]),
-    Route("/api/admin/sessions/{session_id}", endpoint(erase_session), methods=["DELETE"]),
+    Route(
+        "/api/admin/sessions/{session_id}/export", endpoint(export_session, service="sync"), methods=["GET"]
+    ),
+    Route("/api/admin/sessions/{session_id}", endpoint(erase_session, service="sync"), methods=["DELETE"]),
 ]

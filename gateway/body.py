@@ -55,7 +55,7 @@ async def read_bytes(request: Request, limit: int) -> bytes:
         )
     declared = headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise bad_body("invalid Content-Length")
         if int(declared) > limit:
             raise too_large(limit)

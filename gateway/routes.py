@@ -82,8 +82,9 @@ def json_response(payload: object, status: int = 200, headers: dict[str, str] | 
 Handler = Callable[[Request, Gateway], Awaitable[Response]]
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The Starlette endpoint for ``handler``: the gateway from the lifespan state, errors as JSON."""
+def endpoint(handler: Handler, *, service: str = "ingest") -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for ``handler``: the gateway from the lifespan state, errors as JSON
+    (a failed call named after the ``service`` it went to)."""
 
     async def run(request: Request) -> Response:
         gateway: Gateway = request.scope["state"]["gateway"]
@@ -92,7 +93,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as error:
             return error.response()
         except grpc.aio.AioRpcError as error:
-            return from_rpc_error(error).response()
+            return from_rpc_error(error, service=service).response()
         except ClientDisconnect:
             return Response(status_code=CLIENT_CLOSED_REQUEST)  # nobody reads it; counted in the metrics
 
@@ -245,7 +246,8 @@ async def track_metrics(request: Request, gateway: Gateway) -> Response:
 def _page_size(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    # ASCII digits only: "²".isdigit() holds, but int("²") fails
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise ApiError.invalid([FieldViolation("pageSize", f"must be an integer 1..{MAX_PAGE_SIZE}")])
     return int(value)
 

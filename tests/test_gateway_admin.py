@@ -99,3 +99,21 @@ async def test_export_needs_an_admin_token_and_erase_an_erase_token(
 
         gone = await http.get(export_path, headers={"Authorization": f"Bearer {ADMIN}"})
         assert gone.status_code == 404
+
+
+@pytest.mark.parametrize("session_id", ["%00", "a%20b", "x" * 129])
+async def test_export_and_erase_of_no_possible_session_id_are_a_400_naming_it(
+    gateway: RunningGateway, session_id: str
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        exported = await http.get(
+            f"/api/admin/sessions/{session_id}/export", headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        erased = await http.delete(
+            f"/api/admin/sessions/{session_id}", headers={"Authorization": f"Bearer {ERASE}"}
+        )
+    for answer in (exported, erased):
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "INVALID_ARGUMENT"
+        assert [field["field"] for field in error["fields"]] == ["sessionId"]

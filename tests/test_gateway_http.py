@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import socket
@@ -365,6 +366,34 @@ async def test_interactions_of_a_session_come_back_in_time_order_and_paged(http:
     )
     assert bad_token.status_code == 400
     assert set(error_fields(bad_token)) == {"pageToken"}
+
+
+def page_token(*parts: object) -> str:
+    """A page token shaped as the reader's own, holding ``parts``."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("pageSize", "²"),  # a digit to str.isdigit, not to int()
+        ("pageSize", "٣"),
+        ("pageSize", "0"),
+        ("pageToken", page_token("2026-03-08T12:01:30+00:00", True)),
+        ("pageToken", page_token("2026-03-08T12:01:30+00:00", -1)),
+        ("pageToken", page_token(1.5, str(uuid.uuid4()))),
+        ("pageToken", page_token("2026-03-08T12:01:30", str(uuid.uuid4()))),  # no offset
+        ("pageToken", page_token("0001-01-01T00:00:00+14:00", str(uuid.uuid4()))),  # before year 1 in UTC
+        ("pageToken", page_token("9999-12-31T23:59:59-14:00", str(uuid.uuid4()))),  # after 9999 in UTC
+        ("pageToken", page_token("2026-03-08T12:01:30+00:00", "\u0000")),
+    ],
+)
+async def test_a_bad_page_size_or_token_is_a_400_naming_it(
+    http: httpx.AsyncClient, name: str, value: str
+) -> None:
+    answer = await http.get("/api/sessions/track-interaction", params={"sessionId": "s-pages", name: value})
+    assert answer.status_code == 400, answer.text
+    assert set(error_fields(answer)) == {name}
 
 
 # --- errors ----------------------------------------------------------------------------------------

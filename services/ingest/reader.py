@@ -47,10 +47,17 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 def decode_cursor(token: str) -> Cursor:
+    """The cursor ``encode_cursor`` made: a time with its offset (in UTC's range) and an event id."""
     try:
         when, event_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return datetime.fromisoformat(when), str(uuid.UUID(event_id))
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        if not isinstance(when, str) or not isinstance(event_id, str):
+            raise TypeError("a cursor is a time and an event id, both strings")
+        moment = datetime.fromisoformat(when)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time has an offset")
+        moment.astimezone(UTC)  # OverflowError for a time whose UTC falls outside years 1..9999
+        return moment, str(uuid.UUID(event_id))
+    except (ValueError, TypeError, OverflowError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise ValidationError([FieldViolation("page_token", "not a token from an earlier page")]) from exc
 
 

@@ -105,6 +105,17 @@ class Clock:
         return cls(now, skew)
 
 
+def session_id_problem(value: str, max_length: int) -> str | None:
+    """Why ``value`` is no session id (None when it is one): the rule every service holds ids to."""
+    if not value:
+        return "required"
+    if len(value) > max_length:
+        return f"longer than {max_length} characters"
+    if not SESSION_ID_PATTERN.fullmatch(value):
+        return "may contain only letters, digits and . _ : -"
+    return None
+
+
 class _Checker:
     def __init__(self, prefix: str, limits: Limits) -> None:
         self.prefix = prefix
@@ -119,13 +130,10 @@ class _Checker:
             raise ValidationError(self.violations)
 
     def session_id(self, value: str, field: str = "session_id", required: bool = True) -> None:
-        if not value:
-            if required:
-                self.bad(field, "required")
-        elif len(value) > self.limits.max_id_length:
-            self.bad(field, f"longer than {self.limits.max_id_length} characters")
-        elif not SESSION_ID_PATTERN.fullmatch(value):
-            self.bad(field, "may contain only letters, digits and . _ : -")
+        if value or required:
+            problem = session_id_problem(value, self.limits.max_id_length)
+            if problem is not None:
+                self.bad(field, problem)
 
     def record_id(self, value: str, field: str) -> str:
         """A client-supplied UUID, or a new one when empty; returned in canonical form."""

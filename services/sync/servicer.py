@@ -16,6 +16,7 @@ from configtrail import constants
 from configtrail.errors import DependencyUnavailable, FieldViolation, ValidationError, abort_for
 from configtrail.settings import SyncSettings
 from configtrail.sync.v1 import sync_pb2, sync_pb2_grpc
+from services.ingest.validation import session_id_problem
 from services.sync import privacy
 from services.sync.worker import SyncWorker, _id_key
 
@@ -189,13 +190,16 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
             await abort_for(context, DependencyUnavailable(f"replay failed, nothing marked replayed: {exc}"))
         return sync_pb2.ReplayDeadLettersResponse(replayed=len(rows))
 
+    async def _check_session_id(self, session_id: str, context: Context) -> None:
+        """INVALID_ARGUMENT for what Ingest would never have taken as a session id."""
+        problem = session_id_problem(session_id, self._settings.max_id_length)
+        if problem is not None:
+            await abort_for(context, ValidationError([FieldViolation("session_id", problem)]))
+
     async def EraseSession(
         self, request: sync_pb2.EraseSessionRequest, context: Context
     ) -> sync_pb2.EraseSessionResponse:
-        if not request.session_id or len(request.session_id) > 128:
-            await abort_for(
-                context, ValidationError([FieldViolation("session_id", "required, at most 128 characters")])
-            )
+        await self._check_session_id(request.session_id, context)
         try:
             report = await privacy.erase_session(
                 self._pool,
@@ -221,8 +225,7 @@ class SyncServicer(sync_pb2_grpc.SyncServicer):
     async def ExportSession(
         self, request: sync_pb2.ExportSessionRequest, context: Context
     ) -> sync_pb2.ExportSessionResponse:
-        if not request.session_id:
-            await abort_for(context, ValidationError([FieldViolation("session_id", "required")]))
+        await self._check_session_id(request.session_id, context)
         try:
             document = await privacy.export_session(self._pool, request.session_id)
         except (asyncpg.PostgresError, OSError) as exc:
