@@ -208,9 +208,15 @@ _FUNNEL_QUERY: Schema = _object(
         "windowSeconds": {
             "type": "number",
             "minimum": 0,
-            "description": "Every step within this many seconds of the session's start; 0: no limit.",
+            "maximum": 365 * 86_400,  # services.metrics.funnel.MAX_WINDOW_SECONDS
+            "description": "Every step within this many seconds of the session's start; 0: no limit; "
+            "at most 365 days.",
         },
-        "from": {"type": "string", "format": "date-time", "description": "Default: 30 days before `to`."},
+        "from": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Default: 30 days before `to`, but not before 0001-01-01T00:00:00Z.",
+        },
         "to": {"type": "string", "format": "date-time", "description": "Default: now."},
         "breakdown": {
             "type": "string",

@@ -6,20 +6,24 @@ RPCs are called through a real Metrics server whose clock stands still at ``NOW`
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import grpc
+import orjson
 import pytest
 import redis.asyncio as redis
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 
 from configtrail import constants
 from configtrail.embedded import free_port
 from configtrail.errors import field_violations_from
 from configtrail.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+from services.metrics.common import text_violations
 from tests.conftest import Servers
 from tests.test_analytics_support import (
     NOW,
@@ -864,3 +868,222 @@ async def test_abandonment_lists_the_top_20_last_elements(
         ("el-20", 2),
         *[(f"el-{n:02d}", 1) for n in range(19)],
     ]
+
+
+# ---- bad input at the edges: the ends of the calendar, NUL characters, forged page tokens ----
+
+#: The earliest and latest moments a Timestamp holds.
+YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)
+YEAR_9999 = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+#: The range RPCs with their request type: each takes from_time and to_time.
+RANGE_RPCS: list[tuple[str, type[Any]]] = [
+    ("Overview", metrics_pb2.OverviewRequest),
+    ("ListSessions", metrics_pb2.ListSessionsRequest),
+    ("PopularConfigurations", metrics_pb2.PopularConfigurationsRequest),
+    ("PriceEvolution", metrics_pb2.PriceEvolutionRequest),
+    ("Abandonment", metrics_pb2.AbandonmentRequest),
+    ("Funnel", metrics_pb2.FunnelRequest),
+]
+
+
+def _range_request(request_type: type[Any], **fields: Any) -> Any:
+    if request_type is metrics_pb2.FunnelRequest:
+        fields.setdefault("steps", [metrics_pb2.FunnelStep(event_type="selection")])
+    return request_type(**fields)
+
+
+@pytest.mark.parametrize(("rpc", "request_type"), RANGE_RPCS, ids=[rpc for rpc, _ in RANGE_RPCS])
+@pytest.mark.parametrize("to_time", [YEAR_1, YEAR_1 + timedelta(hours=14), YEAR_1 + timedelta(days=29)])
+async def test_a_range_ending_in_the_first_30_days_of_year_1_starts_at_year_1(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, rpc: str, request_type: type[Any], to_time: datetime
+) -> None:
+    # no 30 days before such a to_time: the default from_time is the earliest time there is
+    answer = await getattr(metrics, rpc)(_range_request(request_type, to_time=ts(to_time)))
+
+    if rpc == "ListSessions":
+        assert list(answer.sessions) == []
+    else:
+        assert (answer.from_time, answer.to_time) == (ts(YEAR_1), ts(to_time))
+
+
+@pytest.mark.parametrize(("rpc", "request_type"), RANGE_RPCS, ids=[rpc for rpc, _ in RANGE_RPCS])
+async def test_ranges_at_the_ends_of_the_calendar(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, pg_pool: asyncpg.Pool, rpc: str, request_type: type[Any]
+) -> None:
+    # (not at the very ends: asyncpg writes those two times as -infinity and infinity)
+    await add_session(pg_pool, "first", YEAR_1 + timedelta(hours=1))
+    await add_session(pg_pool, "last", YEAR_9999 - timedelta(hours=1))
+    whole = await getattr(metrics, rpc)(
+        _range_request(request_type, from_time=ts(YEAR_1), to_time=ts(YEAR_9999))
+    )
+    latest = await getattr(metrics, rpc)(_range_request(request_type, to_time=ts(YEAR_9999)))
+
+    if rpc == "ListSessions":
+        assert [s.session_id for s in whole.sessions] == ["last", "first"]
+        assert [s.session_id for s in latest.sessions] == ["last"]
+        return
+    assert (whole.from_time, whole.to_time) == (ts(YEAR_1), ts(YEAR_9999))
+    assert (latest.from_time, latest.to_time) == (ts(YEAR_9999 - timedelta(days=30)), ts(YEAR_9999))
+    if rpc in ("Overview", "Funnel"):
+        assert (whole.sessions, latest.sessions) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        # a second past either end of years 1..9999 (what "9999-12-31T23:59:59-14:00" would be in UTC)
+        ({"to_time": timestamp_pb2.Timestamp(seconds=253_402_300_800)}, "to_time"),
+        ({"from_time": timestamp_pb2.Timestamp(seconds=-62_135_596_801)}, "from_time"),
+        ({"from_time": ts(YEAR_9999), "to_time": ts(YEAR_9999 - timedelta(hours=14))}, "from_time"),
+        ({"to_time": timestamp_pb2.Timestamp(seconds=0, nanos=-1)}, "to_time"),
+    ],
+)
+async def test_times_outside_the_calendar_or_out_of_order_are_invalid(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, fields: dict[str, object], field: str
+) -> None:
+    for rpc, request_type in RANGE_RPCS:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await getattr(metrics, rpc)(_range_request(request_type, **fields))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, rpc
+        assert [v.field for v in field_violations_from(caught.value)] == [field], rpc
+
+
+async def test_overview_buckets_must_not_start_before_year_1(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub,
+) -> None:
+    # weeks from 2000-01-01 (a Saturday) put the week of 0001-01-01 (a Monday) partly before year 1
+    request = metrics_pb2.OverviewRequest(
+        from_time=ts(YEAR_1), to_time=ts(YEAR_1 + timedelta(days=70)), bucket_seconds=7 * 86_400
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.Overview(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [violation] = field_violations_from(caught.value)
+    assert violation.field == "bucket_seconds"
+    assert "before 0001-01-01T00:00:00Z" in violation.reason, violation.reason
+
+    # days start on 0001-01-01 itself, and a week's buckets from a later start are all in the calendar
+    days = await metrics.Overview(
+        metrics_pb2.OverviewRequest(to_time=ts(YEAR_1 + timedelta(days=3)), bucket_seconds=86_400)
+    )
+    assert [b.start for b in days.series] == [ts(YEAR_1 + timedelta(days=n)) for n in range(3)]
+    weeks = await metrics.Overview(
+        metrics_pb2.OverviewRequest(
+            from_time=ts(YEAR_1 + timedelta(days=5)),
+            to_time=ts(YEAR_1 + timedelta(days=20)),
+            bucket_seconds=7 * 86_400,
+        )
+    )
+    assert weeks.series[0].start == ts(YEAR_1 + timedelta(days=5))
+    assert weeks.series[-1].start == ts(YEAR_1 + timedelta(days=19))
+
+
+def _token(*cursor: object) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _token("0001-01-01T00:00:00+14:00", "fuzz-1"),  # 0000-12-31T10:00:00Z
+        _token("9999-12-31T23:59:59-14:00", "fuzz-1"),  # year 10000 in UTC
+        _token("2026-03-08T12:01:30+00:00", "\u0000"),
+        _token("2026-03-08T12:01:30+00:00", "ls-\u00001"),
+        _token("2026-03-08T12:01:30", "ls-1"),  # no offset
+        _token("2026-03-08T12:01:30+00:00", 1),
+        _token(None, "ls-1"),
+        _token("2026-03-08T12:01:30+00:00"),
+        base64.urlsafe_b64encode(b'{"a": 1, "b": 2}').decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        "\u00e9",
+    ],
+)
+async def test_list_sessions_rejects_page_tokens_that_are_no_cursor(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, token: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.ListSessions(metrics_pb2.ListSessionsRequest(page_token=token))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in field_violations_from(caught.value)] == ["page_token"]
+
+
+async def test_a_page_token_with_another_offset_reads_as_its_utc_time(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    await _list_dataset(pg_pool)
+    # ls-5 started at 03-09 13:00 UTC: a cursor at 14:00+01:00 (the same moment) lists what comes after it
+    token = _token("2026-03-09T14:00:00+01:00", "ls-5")
+    request = metrics_pb2.ListSessionsRequest(from_time=ts(at(9, 0)), to_time=ts(at(10, 0)), page_token=token)
+    assert [s.session_id for s in (await metrics.ListSessions(request)).sessions] == [
+        "ls-4",
+        "ls-3",
+        "ls-2",
+        "ls-1",
+    ]
+
+
+#: A request of each analytics RPC with a NUL character in one string, and that string's field path.
+NUL_REQUESTS: list[tuple[str, Any, str]] = [
+    ("PopularConfigurations", metrics_pb2.PopularConfigurationsRequest(category="\x00"), "category"),
+    ("GetPerformanceSummary", metrics_pb2.GetPerformanceSummaryRequest(metric_name="\x00"), "metric_name"),
+    ("GetPerformanceSummary", metrics_pb2.GetPerformanceSummaryRequest(endpoint="/api\x00"), "endpoint"),
+    ("ListSessions", metrics_pb2.ListSessionsRequest(device_type="desktop\x00"), "device_type"),
+    ("ListSessions", metrics_pb2.ListSessionsRequest(status="\x00"), "status"),
+    ("SessionJourney", metrics_pb2.SessionJourneyRequest(session_id="ls-1\x00"), "session_id"),
+    (
+        "Funnel",
+        metrics_pb2.FunnelRequest(steps=[metrics_pb2.FunnelStep(category="\x00")]),
+        "steps[0].category",
+    ),
+    ("Funnel", metrics_pb2.FunnelRequest(breakdown="\x00"), "breakdown"),
+]
+
+
+@pytest.mark.parametrize(("rpc", "request_message", "field"), NUL_REQUESTS)
+async def test_strings_with_a_nul_character_are_invalid(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, rpc: str, request_message: Any, field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await getattr(metrics, rpc)(request_message)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.reason) for v in field_violations_from(caught.value)] == [
+        (field, "must not contain NUL characters")
+    ]
+
+
+async def test_watch_performance_refuses_a_nul_character(metrics: metrics_pb2_grpc.MetricsAsyncStub) -> None:
+    call = metrics.WatchPerformance(metrics_pb2.WatchPerformanceRequest(endpoint="\x00"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call.read()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in field_violations_from(caught.value)] == ["endpoint"]
+
+
+def test_the_text_check_names_every_nul_string_by_its_path() -> None:
+    request = metrics_pb2.FunnelRequest(
+        steps=[
+            metrics_pb2.FunnelStep(event_type="selection", category="nest"),
+            metrics_pb2.FunnelStep(event_type="a\x00", category="\x00"),
+        ],
+        breakdown="\x00device_type",
+        from_time=ts(at(9, 0)),
+    )
+    assert [v.field for v in text_violations(request)] == [
+        "steps[1].event_type",
+        "steps[1].category",
+        "breakdown",
+    ]
+    assert text_violations(metrics_pb2.FunnelRequest(steps=request.steps[:1])) == []
+
+
+@pytest.mark.parametrize("bound", ["min_completion", "max_completion"])
+async def test_list_sessions_rejects_a_nan_completion_bound(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, bound: str
+) -> None:
+    request = metrics_pb2.ListSessionsRequest()
+    setattr(request, bound, math.nan)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.ListSessions(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in field_violations_from(caught.value)] == [bound]

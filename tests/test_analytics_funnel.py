@@ -7,8 +7,9 @@ t(k) - t(k-1), with t0 for the first step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
@@ -17,6 +18,7 @@ from google.protobuf import json_format
 
 from configtrail.errors import field_violations_from
 from configtrail.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+from services.metrics.funnel import MAX_WINDOW_SECONDS
 from tests.conftest import Servers
 from tests.test_analytics_support import add_event, add_session, add_snapshot, at, metrics_server, ts
 
@@ -256,6 +258,22 @@ async def test_funnel_takes_the_json_the_gateway_receives(
         ({"steps": [metrics_pb2.FunnelStep(snapshot_trigger="manual", category="nest")]}, "steps[0]"),
         ({"steps": STEPS * 6}, "steps"),
         ({"window_seconds": -1}, "window_seconds"),
+        # beyond a year, and far beyond what a timedelta or a Python int as C int holds
+        ({"window_seconds": MAX_WINDOW_SECONDS + 1}, "window_seconds"),
+        ({"window_seconds": 253_402_300_800_000}, "window_seconds"),
+        ({"window_seconds": 2**63}, "window_seconds"),
+        ({"window_seconds": 2**64}, "window_seconds"),
+        ({"window_seconds": 1e30}, "window_seconds"),
+        ({"window_seconds": 1e308}, "window_seconds"),
+        ({"window_seconds": math.inf}, "window_seconds"),
+        ({"window_seconds": math.nan}, "window_seconds"),
+        # PostgreSQL text cannot hold NUL: named by its path
+        ({"steps": [STEPS[0], metrics_pb2.FunnelStep(category="nest\x00")]}, "steps[1].category"),
+        ({"steps": [metrics_pb2.FunnelStep(event_type="\x00")]}, "steps[0].event_type"),
+        (
+            {"steps": [metrics_pb2.FunnelStep(snapshot_trigger="order_attempt\x00")]},
+            "steps[0].snapshot_trigger",
+        ),
         ({"breakdown": "locale"}, "breakdown"),
     ],
 )
@@ -282,3 +300,25 @@ async def test_seconds_between_steps_are_exact_across_days(
     )
 
     assert [(r.count, r.median_seconds_from_previous) for r in answer.steps] == [(1, 152755.058851), (1, 0.5)]
+
+
+async def test_the_longest_window_counts_steps_up_to_the_end_of_year_9999(
+    metrics: metrics_pb2_grpc.MetricsAsyncStub, pg_pool: asyncpg.Pool
+) -> None:
+    # the window of a session near the end of the calendar reaches past it: steps count up to its end
+    last = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    start = datetime(9999, 12, 30, tzinfo=UTC)
+    await add_session(pg_pool, "h1", start)
+    await _select(pg_pool, "h1", start + timedelta(days=1), "nest")
+    # its last second (not the very end, which asyncpg writes as infinity)
+    await _select(pg_pool, "h1", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "gebaeudehuelle")
+
+    answer = await metrics.Funnel(
+        _request(steps=STEPS[:2], window_seconds=MAX_WINDOW_SECONDS, from_time=ts(start), to_time=ts(last))
+    )
+
+    assert answer.window_seconds == MAX_WINDOW_SECONDS == 365 * 86_400
+    assert [(r.count, r.median_seconds_from_previous) for r in answer.steps] == [
+        (1, 86_400.0),
+        (1, 86_399.0),
+    ]

@@ -7,6 +7,8 @@ type), and against numbers worked out by hand on a small dataset written straigh
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +45,11 @@ AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 #: The range of the dataset: 03-09, UTC
 RANGE = {"from": "2026-03-09T00:00:00Z", "to": "2026-03-10T00:00:00Z"}
 StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+def _token(*cursor: object) -> str:
+    """A page token as ListSessions makes them (base64url of JSON), of any content."""
+    return base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode().rstrip("=")
 
 
 def iso(when: datetime) -> str:
@@ -477,6 +484,14 @@ async def test_funnel(
         ({**FUNNEL, "breakdown": "country"}, ["breakdown"]),
         ({**FUNNEL, "windowSeconds": "an hour"}, ["windowSeconds"]),
         ({**FUNNEL, "windowSeconds": -1}, ["windowSeconds"]),  # Metrics' check, renamed
+        ({**FUNNEL, "windowSeconds": 365 * 86_400 + 1}, ["windowSeconds"]),  # at most a year
+        ({**FUNNEL, "windowSeconds": 2**63}, ["windowSeconds"]),
+        ({**FUNNEL, "windowSeconds": 2**64}, ["windowSeconds"]),
+        ({**FUNNEL, "windowSeconds": 1e30}, ["windowSeconds"]),
+        ({**FUNNEL, "windowSeconds": 1e308}, ["windowSeconds"]),
+        ({**FUNNEL, "windowSeconds": 253_402_300_800_000}, ["windowSeconds"]),
+        ({**FUNNEL, "steps": [{"eventType": "selection", "category": "\x00"}]}, ["steps[0].category"]),
+        ({**FUNNEL, "steps": [{"snapshotTrigger": "order_attempt\x00"}]}, ["steps[0].snapshotTrigger"]),
         ({**FUNNEL, "from": "last tuesday"}, ["from"]),
         ({**FUNNEL, "from": "2026-03-10T00:00:00Z", "to": "2026-03-09T00:00:00Z"}, ["from"]),
         ({**FUNNEL, "stepz": []}, ["stepz"]),
@@ -603,12 +618,54 @@ async def test_performance(
         ("/api/admin/overview", {"bucketSeconds": "1800"}, ["bucketSeconds"]),  # Metrics' check, renamed
         ("/api/admin/overview", {"bucketSeconds": "3600", "from": "2025-01-01T00:00:00Z"}, ["bucketSeconds"]),
         ("/api/admin/sessions/gw-1/journey", {"sessionId": "gw-2"}, ["sessionId"]),
+        # page tokens that decode, but to no cursor: a time outside UTC's years 1..9999, a NUL in the id
+        ("/api/admin/sessions", {"pageToken": _token("0001-01-01T00:00:00+14:00", "fuzz-1")}, ["pageToken"]),
+        ("/api/admin/sessions", {"pageToken": _token("9999-12-31T23:59:59-14:00", "gw-1")}, ["pageToken"]),
+        ("/api/admin/sessions", {"pageToken": _token("2026-03-08T12:01:30+00:00", "\x00")}, ["pageToken"]),
+        # PostgreSQL text cannot hold NUL (Metrics' check, renamed)
+        ("/api/admin/popular-configurations", {"category": "\x00"}, ["category"]),
+        ("/api/admin/performance", {"metricName": "\x00"}, ["metricName"]),
+        ("/api/admin/performance", {"endpoint": "/api\x00"}, ["endpoint"]),
+        ("/api/admin/sessions", {"deviceType": "\x00"}, ["deviceType"]),
+        ("/api/admin/sessions/gw-1%00/journey", {}, ["sessionId"]),
+        # weeks from 2000-01-01 put the first bucket of this range before year 1
+        (
+            "/api/admin/overview",
+            {"from": "0001-01-01T00:00:00Z", "to": "0001-03-01T00:00:00Z", "bucketSeconds": "604800"},
+            ["bucketSeconds"],
+        ),
+        ("/api/admin/overview", {"to": "9999-12-31T23:59:59-14:00"}, ["to"]),
     ],
 )
 async def test_bad_query_parameters_are_named(
     http: httpx.AsyncClient, path: str, params: dict[str, str], fields: list[str]
 ) -> None:
     assert bad_fields(await http.get(path, params=params)) == fields
+
+
+@pytest.mark.parametrize("to", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00-14:00", "0001-01-30T00:00:00Z"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/admin/overview",
+        "/api/admin/sessions",
+        "/api/admin/popular-configurations",
+        "/api/admin/price-evolution",
+        "/api/admin/abandonment",
+    ],
+)
+async def test_a_range_ending_in_the_first_30_days_of_year_1_starts_at_year_1(
+    http: httpx.AsyncClient, dataset: None, path: str, to: str
+) -> None:
+    body = await get(http, path, to=to)
+    if path == "/api/admin/sessions":
+        assert body["sessions"] == []
+    else:
+        assert body["from"] == "0001-01-01T00:00:00Z"
+
+    funnel = await http.post("/api/admin/funnel", json={"steps": FUNNEL["steps"], "to": to})
+    assert funnel.status_code == 200, funnel.text
+    assert (funnel.json()["from"], funnel.json()["sessions"]) == ("0001-01-01T00:00:00Z", 0)
 
 
 async def test_a_parameter_given_twice_is_refused(http: httpx.AsyncClient) -> None:

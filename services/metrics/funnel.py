@@ -24,9 +24,11 @@ import asyncpg
 from configtrail.errors import FieldViolation, ValidationError
 from configtrail.metrics.v1 import metrics_pb2
 from configtrail.vocabulary import EVENT_TYPES, SNAPSHOT_TRIGGERS
-from services.metrics.common import rate, read_only, time_range
+from services.metrics.common import LATEST, rate, read_only, time_range
 
 MAX_STEPS = 20
+#: Longest window: a year of seconds (0 is no limit at all).
+MAX_WINDOW_SECONDS = 365 * 86_400
 #: Accepted spellings of the device-type breakdown.
 DEVICE_BREAKDOWN = ("device_type", "deviceType")
 
@@ -62,8 +64,12 @@ def _check(request: metrics_pb2.FunnelRequest) -> None:
                 violations.append(FieldViolation(name, "a snapshot step takes no event_type or category"))
         elif step.event_type and EVENT_TYPES.number(step.event_type) is None:
             violations.append(FieldViolation(f"{name}.event_type", f"must be one of {EVENT_TYPES.words}"))
-    if not (request.window_seconds >= 0 and request.window_seconds < float("inf")):
-        violations.append(FieldViolation("window_seconds", "must be a number of seconds, 0 for no limit"))
+    if not 0 <= request.window_seconds <= MAX_WINDOW_SECONDS:  # NaN too
+        violations.append(
+            FieldViolation(
+                "window_seconds", f"must be between 0 (no limit) and {MAX_WINDOW_SECONDS} seconds (365 days)"
+            )
+        )
     if request.breakdown and request.breakdown not in DEVICE_BREAKDOWN:
         violations.append(FieldViolation("breakdown", "must be empty or device_type"))
     if violations:
@@ -85,9 +91,11 @@ def _plan(request: metrics_pb2.FunnelRequest, start: datetime, end: datetime) ->
     # what a step hands on besides (session_id, t): the deadline with a window, the device with a breakdown
     carried: list[str] = []
     if window is not None:
-        seconds, latest = param(window), param(end + timedelta(seconds=window))
+        # no step can occur after the latest time there is: the bound stops there near year 9999
+        latest = end + timedelta(seconds=window) if LATEST - end > timedelta(seconds=window) else LATEST
+        seconds, latest_param = param(window), param(latest)
         entry.append(f"started_at + make_interval(secs => {seconds}::float8) AS deadline")
-        bounds.append(f"e.occurred_at <= {latest}")
+        bounds.append(f"e.occurred_at <= {latest_param}")
         carried.append("deadline")
     if breakdown:
         # bytewise: each step's min() and the final grouping compare it without the locale's rules

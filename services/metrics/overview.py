@@ -27,6 +27,7 @@ from configtrail import constants
 from configtrail.metrics.v1 import metrics_pb2
 from services.metrics import rollups
 from services.metrics.common import (
+    BUCKET_ORIGIN,
     TimeRange,
     bucket_length,
     bucket_starts,
@@ -66,7 +67,7 @@ WHERE started_at >= $1 AND started_at < $2
 GROUP BY GROUPING SETS ((), (device_type), (latest_currency))
 """
 
-# $3: the bucket length, $4: the start of the first bucket (the origin of the others)
+# $3: the bucket length, $4: the origin the buckets are aligned from (BUCKET_ORIGIN)
 _SESSION_SERIES = """
 SELECT date_bin($3::interval, started_at, $4::timestamptz) AS bucket, count(*) AS sessions
 FROM user_sessions
@@ -108,7 +109,10 @@ class Series:
     def __init__(self, answer: metrics_pb2.OverviewResponse, r: TimeRange, length: timedelta | None) -> None:
         self.length = length
         starts = bucket_starts(r.start, r.end, length) if length is not None else []
-        self.origin = starts[0] if starts else None
+        # every bucket start is BUCKET_ORIGIN plus a multiple of the length, so date_bin from it finds them
+        # all; not the first start, which can be 0001-01-01T00:00:00Z, that asyncpg sends as -infinity
+        # (date_bin refuses an infinite origin)
+        self.origin = BUCKET_ORIGIN if starts else None
         self.buckets = {start: answer.series.add(start=timestamp(start)) for start in starts}
 
     @property
@@ -190,6 +194,7 @@ async def overview(
         r.end - r.start,
         "bucket_seconds",
         "3600: UTC hours, 86400: UTC days",
+        start=r.start,
     )
     answer = metrics_pb2.OverviewResponse()
     r.stamp(answer)

@@ -1,7 +1,8 @@
 """The Metrics gRPC servicer: stores batches of performance metrics and answers the analytics queries.
 
 Each RPC delegates to its module (overview, sessions, popular, funnel, progress, performance); this class
-only maps their errors to gRPC statuses in one place.
+only maps their errors to gRPC statuses in one place, and refuses, before any of them runs, an analytics
+request with a string that PostgreSQL text cannot hold (:func:`common.check_text`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import NoReturn, TypeVar
 import asyncpg
 import grpc
 import redis.asyncio as redis
+from google.protobuf.message import Message
 
 from configtrail.errors import ConfigtrailError, DependencyUnavailable, ValidationError, abort_for
 from configtrail.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from services.ingest.validation import Clock, Limits, check_metric
 from services.metrics import funnel, overview, popular, progress, sessions
+from services.metrics.common import check_text
 from services.metrics.performance import PerformanceMonitor, Thresholds, bucket_of, interval_of, window_of
 from services.sync.writer import Batch, write_batch
 
@@ -60,6 +63,15 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
         except (ConfigtrailError, asyncpg.PostgresConnectionError, OSError) as error:
             await _abort(context, error)
 
+    async def _query(self, context: Context, request: Message, query: Callable[[], Awaitable[T]]) -> T:
+        """The answer of an analytics query, once every string of its request passed the text check."""
+
+        async def checked() -> T:
+            check_text(request)
+            return await query()
+
+        return await self._answer(context, checked)
+
     async def RecordMetrics(
         self, request: metrics_pb2.RecordMetricsRequest, context: Context
     ) -> metrics_pb2.RecordMetricsResponse:
@@ -84,43 +96,51 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
     async def Overview(
         self, request: metrics_pb2.OverviewRequest, context: Context
     ) -> metrics_pb2.OverviewResponse:
-        return await self._answer(
-            context, lambda: overview.overview(self._pool, self._redis, request, self._now())
+        return await self._query(
+            context, request, lambda: overview.overview(self._pool, self._redis, request, self._now())
         )
 
     async def SessionJourney(
         self, request: metrics_pb2.SessionJourneyRequest, context: Context
     ) -> metrics_pb2.SessionJourneyResponse:
-        return await self._answer(
-            context, lambda: sessions.session_journey(self._pool, request, self._limits.max_id_length)
+        return await self._query(
+            context,
+            request,
+            lambda: sessions.session_journey(self._pool, request, self._limits.max_id_length),
         )
 
     async def ListSessions(
         self, request: metrics_pb2.ListSessionsRequest, context: Context
     ) -> metrics_pb2.ListSessionsResponse:
-        return await self._answer(context, lambda: sessions.list_sessions(self._pool, request, self._now()))
+        return await self._query(
+            context, request, lambda: sessions.list_sessions(self._pool, request, self._now())
+        )
 
     async def PopularConfigurations(
         self, request: metrics_pb2.PopularConfigurationsRequest, context: Context
     ) -> metrics_pb2.PopularConfigurationsResponse:
-        return await self._answer(
-            context, lambda: popular.popular_configurations(self._pool, request, self._now())
+        return await self._query(
+            context, request, lambda: popular.popular_configurations(self._pool, request, self._now())
         )
 
     async def Funnel(
         self, request: metrics_pb2.FunnelRequest, context: Context
     ) -> metrics_pb2.FunnelResponse:
-        return await self._answer(context, lambda: funnel.funnel(self._pool, request, self._now()))
+        return await self._query(context, request, lambda: funnel.funnel(self._pool, request, self._now()))
 
     async def PriceEvolution(
         self, request: metrics_pb2.PriceEvolutionRequest, context: Context
     ) -> metrics_pb2.PriceEvolutionResponse:
-        return await self._answer(context, lambda: progress.price_evolution(self._pool, request, self._now()))
+        return await self._query(
+            context, request, lambda: progress.price_evolution(self._pool, request, self._now())
+        )
 
     async def Abandonment(
         self, request: metrics_pb2.AbandonmentRequest, context: Context
     ) -> metrics_pb2.AbandonmentResponse:
-        return await self._answer(context, lambda: progress.abandonment(self._pool, request, self._now()))
+        return await self._query(
+            context, request, lambda: progress.abandonment(self._pool, request, self._now())
+        )
 
     async def GetPerformanceSummary(
         self, request: metrics_pb2.GetPerformanceSummaryRequest, context: Context
@@ -130,12 +150,13 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
             bucket = bucket_of(request.bucket_seconds, window)
             return await self._performance.summary(window, request.metric_name, request.endpoint, bucket)
 
-        return await self._answer(context, summary)
+        return await self._query(context, request, summary)
 
     async def WatchPerformance(
         self, request: metrics_pb2.WatchPerformanceRequest, context: Context
     ) -> AsyncIterator[metrics_pb2.PerformanceSummary]:
         try:
+            check_text(request)
             window = window_of(request.window_seconds)
             interval = interval_of(request.interval_seconds)
             bucket = bucket_of(request.bucket_seconds, window)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -95,12 +96,15 @@ def encode_page_token(started_at: datetime, session_id: str) -> str:
 
 
 def decode_page_token(token: str) -> tuple[datetime, str]:
+    """The cursor of ``encode_page_token``: a start time with its offset, in UTC's years 1..9999 (the
+    query takes it in UTC), and a session id that PostgreSQL text can hold."""
     try:
         started_at, session_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         when = datetime.fromisoformat(started_at)
-        if when.tzinfo is None or not isinstance(session_id, str):
+        if when.tzinfo is None or not isinstance(session_id, str) or "\x00" in session_id:
             raise ValueError("not a cursor")
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        when = when.astimezone(UTC)  # OverflowError when its UTC falls outside years 1..9999
+    except (ValueError, TypeError, OverflowError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise ValidationError([FieldViolation("page_token", "not a token from an earlier page")]) from exc
     return when, session_id
 
@@ -130,6 +134,9 @@ def _filters(request: metrics_pb2.ListSessionsRequest) -> _Filters:
         violations.append(FieldViolation("min_price_minor", "must not be above max_price_minor"))
     min_completion = request.min_completion if request.HasField("min_completion") else None
     max_completion = request.max_completion if request.HasField("max_completion") else None
+    for name, bound in (("min_completion", min_completion), ("max_completion", max_completion)):
+        if bound is not None and math.isnan(bound):
+            violations.append(FieldViolation(name, "must be a number"))
     if min_completion is not None and max_completion is not None and min_completion > max_completion:
         violations.append(FieldViolation("min_completion", "must not be above max_completion"))
     if request.page_size < 0 or request.page_size > MAX_PAGE_SIZE:
