@@ -520,8 +520,10 @@ async def test_client_timestamp_more_than_a_day_ahead_is_rejected(ingest: Ingest
         timestamp_pb2.Timestamp(seconds=-(10**12)),
         timestamp_pb2.Timestamp(seconds=1_700_000_000, nanos=-1),
         timestamp_pb2.Timestamp(seconds=1_700_000_000, nanos=1_000_000_000),
+        timestamp_pb2.Timestamp(seconds=-62_135_596_800),  # datetime.min: stored as -infinity
+        timestamp_pb2.Timestamp(seconds=253_402_300_799, nanos=999_999_000),  # datetime.max: infinity
     ],
-    ids=["year-31690", "before-year-1", "negative-nanos", "nanos-overflow"],
+    ids=["year-31690", "before-year-1", "negative-nanos", "nanos-overflow", "first-instant", "last-instant"],
 )
 async def test_unrepresentable_client_timestamp_is_rejected(
     ingest: Ingest, ts: timestamp_pb2.Timestamp
@@ -554,6 +556,18 @@ async def test_client_timestamp_minutes_ahead_is_accepted_and_stored_as_server_t
         assert row["occurred_at"] == row["received_at"], (
             "a client clock ahead never dates an event in the future"
         )
+
+
+async def test_client_timestamp_a_microsecond_after_the_first_instant_is_kept(
+    ingest: Ingest, sync: Sync, pg_pool: asyncpg.Pool
+) -> None:
+    first = timestamp_pb2.Timestamp(seconds=-62_135_596_800, nanos=1_000)
+    reply = await ingest.TrackInteraction(track(good_event(new_session(), client_timestamp=first)))
+    await flush(sync)
+    occurred = await pg_pool.fetchval(
+        "SELECT occurred_at FROM interaction_events WHERE event_id = $1", uuid.UUID(reply.event_id)
+    )
+    assert occurred == datetime.min.replace(microsecond=1, tzinfo=UTC)
 
 
 async def test_client_timestamp_in_the_past_is_kept(

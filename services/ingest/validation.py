@@ -69,8 +69,10 @@ class Limits:
 
 _NANOS = 1_000_000_000
 #: the range google.protobuf.Timestamp can hold: 0001-01-01 to 9999-12-31
-_MIN_TIMESTAMP_NS = -62_135_596_800 * _NANOS
-_MAX_TIMESTAMP_NS = 253_402_300_800 * _NANOS - 1
+# Times strictly inside 0001-01-01 .. 9999-12-31T23:59:59.999999 UTC: asyncpg stores those two ends
+# (datetime.min and datetime.max) as -infinity and infinity, which no duration can be computed from.
+_MIN_TIMESTAMP_NS = -62_135_596_800 * _NANOS + 1_000
+_MAX_TIMESTAMP_NS = 253_402_300_800 * _NANOS - 1_000 - 1
 
 
 def _ns(delta: timedelta) -> int:
