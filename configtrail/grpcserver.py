@@ -105,6 +105,8 @@ class RunningServer:
     service_names: Sequence[str]
     grace: float
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: run once the health says NOT_SERVING, before the server stops accepting calls
+    on_stopping: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -114,8 +116,11 @@ class RunningServer:
             await self.health.set(name, status)
 
     async def stop(self) -> None:
-        """Health NOT_SERVING, stop accepting and finish in-flight RPCs, then close dependencies in order."""
+        """Health NOT_SERVING, ``on_stopping``, stop accepting and finish in-flight RPCs, then close the
+        dependencies in order (``on_close``)."""
         await self.set_serving(False)
+        for close in self.on_stopping:
+            await close()
         await self.server.stop(self.grace)
         for close in self.on_close:
             try:

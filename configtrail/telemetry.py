@@ -58,6 +58,11 @@ class LatencyRecorder:
         self._rng = rng or random.Random()
         self._windows: dict[str, _MethodWindow] = {}
 
+    @property
+    def waiting(self) -> int:
+        """Methods with calls recorded since the last drain."""
+        return len(self._windows)
+
     def record(self, method: str, seconds: float, ok: bool) -> None:
         window = self._windows.get(method)
         if window is None:
@@ -187,11 +192,11 @@ class LatencyInterceptor(grpc.aio.ServerInterceptor):
         self._recorder.record(method, seconds, ok)
 
 
-#: The flush's channel retries a lost Metrics service within seconds, not gRPC's default two minutes.
+#: The flush's channel retries a lost Metrics service every second at most, not gRPC's two minutes.
 FLUSH_CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 #: How long a flush waits for Metrics (also while the channel reconnects) before its window is dropped.
 FLUSH_TIMEOUT_SECONDS = 5.0
@@ -224,7 +229,8 @@ class MetricsFlusher:
     async def _run(self) -> None:
         async with grpc.aio.insecure_channel(self._address, options=FLUSH_CHANNEL_OPTIONS) as channel:
             stub = metrics_pb2_grpc.MetricsStub(channel)
-            while not self._stop.is_set():
+            stopping = False
+            while not stopping:  # the flush after the stop sends what gathered during the one before
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self._interval)
                 stopping = self._stop.is_set()

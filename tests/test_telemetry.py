@@ -95,3 +95,32 @@ async def test_flusher_delivers_to_a_restarted_metrics_service(
     finally:
         await flusher.close()
         await metrics.stop()
+
+
+async def test_closing_sends_what_gathered_while_a_flush_waited_for_metrics(
+    servers: Servers, pg_pool: asyncpg.Pool, clean: None
+) -> None:
+    settings = MetricsSettings(
+        database_url=SecretStr(servers.dsn),
+        redis_url=SecretStr(servers.redis_url),
+        metrics_port=free_port(),
+        metrics_prometheus_port=0,
+        telemetry_flush_seconds=0,
+    )
+    recorder = LatencyRecorder(10)
+    address = f"127.0.0.1:{settings.metrics_port}"
+    flusher = MetricsFlusher(recorder, "flush-test", address, interval=0.05, timeout=10.0)
+    flusher.start()
+    metrics = None
+    try:
+        recorder.record("/test.Flush/First", 0.001, ok=True)
+        # nothing listens yet: the flush that took the first sample waits for Metrics to come
+        assert await wait_until(lambda: recorder.waiting == 0, within=5)
+        recorder.record("/test.Flush/Meanwhile", 0.001, ok=True)
+        metrics = await create_server(settings)
+        await flusher.close()
+        endpoints = await pg_pool.fetch("SELECT endpoint FROM performance_metrics ORDER BY endpoint")
+        assert [row["endpoint"] for row in endpoints] == ["/test.Flush/First", "/test.Flush/Meanwhile"]
+    finally:
+        if metrics is not None:
+            await metrics.stop()

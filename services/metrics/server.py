@@ -48,7 +48,9 @@ async def create_server(
     async def close_pool() -> None:
         await pool.close()
 
-    running.on_close += [close_pool, client.aclose, telemetry.close]
+    # its own latency samples go to itself: the last flush while it still takes calls
+    running.on_stopping.append(telemetry.close)
+    running.on_close += [close_pool, client.aclose]
     return running
 
 
