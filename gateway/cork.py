@@ -1,11 +1,13 @@
-"""Responses leave in one write: uvicorn's HTTP protocol with its writes held to the end of a loop turn.
+"""Responses leave in one write: uvicorn's HTTP protocol with its writes held until the response is
+complete, or to the end of a loop turn.
 
 uvicorn writes a response's head and its body with two ``transport.write`` calls, and with
 ``TCP_NODELAY`` each becomes its own TCP segment: two sends for the server, two reads for the client.
 :class:`CorkedHttpToolsProtocol` hands uvicorn a :class:`CorkedTransport`, which gathers what is
-written during one event-loop turn and sends it in one write at the end of that turn (as ``TCP_CORK``
-would, but without a timer): a small response is one segment, and nothing waits longer than the turn
-it was written in. Closing sends what is held first; everything else goes straight to the transport.
+written and sends it in one write when uvicorn says the response is complete, or at the end of the
+event-loop turn for a response still streaming (as ``TCP_CORK`` would, but without a timer): a small
+response is one segment, and nothing waits longer than the turn it was written in. Closing sends what
+is held first; everything else goes straight to the transport.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Held writes up to this size in all are joined into one; larger ones go out one after another.
+JOIN_LIMIT_BYTES = 64 * 1024
 
 
 class CorkedTransport:
@@ -40,12 +45,17 @@ class CorkedTransport:
     def flush(self) -> None:
         """Send what this turn wrote (dropped when the connection is already closing)."""
         pending = self._pending
-        if not pending:
+        if not pending or self._transport.is_closing():
+            pending.clear()
             return
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        elif sum(map(len, pending)) <= JOIN_LIMIT_BYTES:
+            self._transport.write(b"".join(pending))
+        else:  # a large body is not copied to save a segment: it is one of many anyway
+            for data in pending:
+                self._transport.write(data)
         pending.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
 
     def close(self) -> None:
         self.flush()
@@ -72,7 +82,17 @@ class CorkedTransport:
 
 
 class CorkedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol writing through a :class:`CorkedTransport`."""
+    """uvicorn's httptools protocol writing through a :class:`CorkedTransport`; a response that is
+    complete leaves at once, in the same step that wrote it."""
+
+    corked: CorkedTransport
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
+        self.corked = CorkedTransport(transport, self.loop)
+        super().connection_made(self.corked)  # type: ignore[arg-type]
+
+    def on_response_complete(self) -> None:
+        # not at the end of the turn: a client that half-closed after its request has its connection
+        # closed by the loop once it reads that EOF, and what is still held then is lost
+        self.corked.flush()
+        super().on_response_complete()

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.cork import CorkedHttpToolsProtocol, CorkedTransport
+from gateway.cork import JOIN_LIMIT_BYTES, CorkedHttpToolsProtocol, CorkedTransport
 from gateway.server import uvicorn_config
 from gateway.settings import GatewaySettings
 from tests.conftest import wait_until
@@ -202,6 +202,36 @@ async def test_a_streamed_response_sends_each_part_in_its_own_turn() -> None:
     assert writes[0].startswith(b"HTTP/1.1 200 ")
     assert b"data: 0" in writes[0]
     assert b"data: 1" not in writes[0]
+
+
+async def test_a_client_that_half_closes_after_its_request_gets_its_answer() -> None:
+    RecordingProtocol.sent.clear()
+    app = Starlette(routes=[Route("/events", accept, methods=["POST"])])
+    async with serving(app) as port:
+        for number in range(20):  # the loop reads the EOF before the end of the turn, nearly always
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(post(f"e-{number}"))
+            writer.write_eof()
+            answer = await asyncio.wait_for(reader.read(), 10)  # to the server's close
+            writer.close()
+            await writer.wait_closed()
+            assert answer.startswith(b"HTTP/1.1 202 "), (number, answer)
+            assert answer.endswith(b'{"eventId":"e-%d"}' % number)
+
+
+async def test_a_large_body_is_written_as_it_is_not_copied_into_one_write() -> None:
+    large = b"x" * (JOIN_LIMIT_BYTES + 1)
+
+    async def download(request: Request) -> Response:
+        return Response(large, media_type="application/octet-stream")
+
+    RecordingProtocol.sent.clear()
+    app = Starlette(routes=[Route("/large", download)])
+    async with serving(app) as port:
+        (received,) = await exchange(port, [b"GET /large HTTP/1.1\r\nhost: test\r\n\r\n"])
+    assert received.endswith(large)
+    (writes,) = RecordingProtocol.sent
+    assert [len(write) for write in writes] == [len(received) - len(large), len(large)]
 
 
 def test_the_gateway_serves_with_the_corked_protocol() -> None:
