@@ -23,7 +23,8 @@ from configtrail import constants
 from configtrail.embedded import free_port
 from configtrail.errors import field_violations_from
 from configtrail.metrics.v1 import metrics_pb2, metrics_pb2_grpc
-from services.metrics.common import text_violations
+from services.metrics.common import TimeRange, text_violations
+from services.metrics.rollups import whole_hours
 from tests.conftest import Servers
 from tests.test_analytics_support import (
     NOW,
@@ -1087,3 +1088,13 @@ async def test_list_sessions_rejects_a_nan_completion_bound(
         await metrics.ListSessions(request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in field_violations_from(caught.value)] == [bound]
+
+
+def test_whole_hours_of_a_range_in_the_last_hour_of_the_calendar() -> None:
+    end = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    assert whole_hours(TimeRange(datetime(9999, 12, 31, 23, 30, tzinfo=UTC), end)) == (end, end)
+    start = datetime(9999, 12, 31, 21, 30, tzinfo=UTC)
+    assert whole_hours(TimeRange(start, end)) == (
+        datetime(9999, 12, 31, 22, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, tzinfo=UTC),
+    )

@@ -24,9 +24,11 @@ def whole_hours(time_range: TimeRange) -> tuple[datetime, datetime]:
     """[h1, h2): the whole UTC hours inside the range; empty (h1 = h2 = end) when there are none."""
     start, end = time_range.start, time_range.end
     h1 = _floor_hour(start)
-    if h1 < start:
-        h1 += _HOUR
     h2 = _floor_hour(end)
+    if h1 < start:
+        if h1 >= h2:  # no whole hour; and in the last hour of year 9999, h1 + 1 h does not exist
+            return end, end
+        h1 += _HOUR
     if h1 >= h2:
         return end, end
     return h1, h2
