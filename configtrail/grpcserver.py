@@ -119,14 +119,20 @@ class RunningServer:
         """Health NOT_SERVING, ``on_stopping``, stop accepting and finish in-flight RPCs, then close the
         dependencies in order (``on_close``)."""
         await self.set_serving(False)
-        for close in self.on_stopping:
-            await close()
+        await self._run(self.on_stopping)
         await self.server.stop(self.grace)
-        for close in self.on_close:
+        await self._run(self.on_close)
+
+    async def _run(self, hooks: Sequence[Callable[[], Awaitable[None]]]) -> None:
+        """Each hook in turn, each within its time; one that fails or hangs does not stop the others."""
+        for hook in hooks:
+            name = getattr(hook, "__qualname__", hook)
             try:
-                await asyncio.wait_for(close(), timeout=max(self.grace, 5.0))
+                await asyncio.wait_for(hook(), timeout=max(self.grace, 5.0))
             except TimeoutError:
-                logger.warning("closing %s timed out", getattr(close, "__qualname__", close))
+                logger.warning("closing %s timed out", name)
+            except Exception:
+                logger.exception("closing %s failed", name)
 
 
 async def start_server(

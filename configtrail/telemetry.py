@@ -199,7 +199,7 @@ FLUSH_CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 #: How long a flush waits for Metrics (also while the channel reconnects) before its window is dropped.
-FLUSH_TIMEOUT_SECONDS = 5.0
+FLUSH_TIMEOUT_SECONDS = 2.0
 #: The last flush, on the way down, waits less for a Metrics service that may be stopping too.
 FINAL_FLUSH_TIMEOUT_SECONDS = 1.0
 

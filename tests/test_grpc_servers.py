@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from configtrail.grpcserver import RunningServer
+from configtrail.grpcserver import RunningServer, start_server
 from configtrail.heap import freeze_startup_heap
 
 
@@ -68,3 +68,22 @@ def test_freezing_the_start_up_heap_exempts_what_lives_now_from_collection_passe
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_failing_or_hanging_stop_hook_does_not_keep_the_others_from_running() -> None:
+    running = await start_server(
+        host="127.0.0.1", port=0, service_names=[], register=lambda server: None, grace=0.1
+    )
+    ran: list[str] = []
+
+    async def fails() -> None:
+        ran.append("fails")
+        raise RuntimeError("broken hook")
+
+    async def records(name: str) -> None:
+        ran.append(name)
+
+    running.on_stopping += [fails, lambda: records("stopping")]
+    running.on_close += [fails, lambda: records("closing")]
+    await running.stop()
+    assert ran == ["fails", "stopping", "fails", "closing"]
