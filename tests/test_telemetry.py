@@ -59,9 +59,10 @@ def test_records_framed_by_hand_are_exactly_stream_records() -> None:
         assert streams.decode(framed).WhichOneof("record") == kind
 
 
-async def test_flusher_delivers_to_a_restarted_metrics_service(
-    servers: Servers, pg_pool: asyncpg.Pool, clean: None, caplog: pytest.LogCaptureFixture
-) -> None:
+def flushing_to_a_metrics_port(
+    servers: Servers, timeout: float
+) -> tuple[MetricsSettings, LatencyRecorder, MetricsFlusher]:
+    """Settings of a Metrics service on a free port (not started), and a flusher (not started) to it."""
     settings = MetricsSettings(
         database_url=SecretStr(servers.dsn),
         redis_url=SecretStr(servers.redis_url),
@@ -71,7 +72,13 @@ async def test_flusher_delivers_to_a_restarted_metrics_service(
     )
     recorder = LatencyRecorder(10)
     address = f"127.0.0.1:{settings.metrics_port}"
-    flusher = MetricsFlusher(recorder, "flush-test", address, interval=0.05, timeout=1.0)
+    return settings, recorder, MetricsFlusher(recorder, "flush-test", address, interval=0.05, timeout=timeout)
+
+
+async def test_flusher_delivers_to_a_restarted_metrics_service(
+    servers: Servers, pg_pool: asyncpg.Pool, clean: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, recorder, flusher = flushing_to_a_metrics_port(servers, timeout=1.0)
 
     async def stored(method: str) -> bool:
         count: int = await pg_pool.fetchval(
@@ -100,16 +107,7 @@ async def test_flusher_delivers_to_a_restarted_metrics_service(
 async def test_closing_sends_what_gathered_while_a_flush_waited_for_metrics(
     servers: Servers, pg_pool: asyncpg.Pool, clean: None
 ) -> None:
-    settings = MetricsSettings(
-        database_url=SecretStr(servers.dsn),
-        redis_url=SecretStr(servers.redis_url),
-        metrics_port=free_port(),
-        metrics_prometheus_port=0,
-        telemetry_flush_seconds=0,
-    )
-    recorder = LatencyRecorder(10)
-    address = f"127.0.0.1:{settings.metrics_port}"
-    flusher = MetricsFlusher(recorder, "flush-test", address, interval=0.05, timeout=10.0)
+    settings, recorder, flusher = flushing_to_a_metrics_port(servers, timeout=10.0)
     flusher.start()
     metrics = None
     try:
