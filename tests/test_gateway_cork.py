@@ -45,8 +45,12 @@ class RecordingTransport:
 
 
 async def next_turn() -> None:
-    """Let the event loop finish the current turn (and run what it scheduled for its end)."""
-    await asyncio.sleep(0)
+    """Wait until the event loop has run what was scheduled for the end of this turn: a callback
+    scheduled after it sets the future waited on."""
+    loop = asyncio.get_running_loop()
+    reached: asyncio.Future[None] = loop.create_future()
+    loop.call_soon(reached.set_result, None)
+    await reached
 
 
 async def test_writes_of_one_turn_leave_as_one_write_after_it() -> None:
@@ -122,7 +126,7 @@ async def feed(request: Request) -> StreamingResponse:
     async def lines() -> AsyncIterator[bytes]:
         for number in range(3):
             yield b"data: %d\n\n" % number
-            await asyncio.sleep(0)  # each line in a loop turn of its own, as a live feed's are
+            await next_turn()  # each line in a loop turn of its own, as a live feed's are
 
     return StreamingResponse(lines(), media_type="text/event-stream")
 

@@ -24,6 +24,7 @@ from configtrail.common.v1 import events_pb2
 from configtrail.embedded import EmbeddedPostgres, free_port
 from configtrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from configtrail.supervisor import HealthCheck, grpc_health_check, http_health_check
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -85,10 +86,9 @@ async def test_up_serves_everything_and_stops_cleanly_on_sigterm(tmp_path: Path)
         assert took < 20.0
 
         # with neither write keys nor admin tokens set, `up` made development ones and printed them
-        deadline = time.monotonic() + 10
-        while "configtrail is up" not in (printed := (tmp_path / "up.log").read_text()):
-            assert time.monotonic() < deadline, printed
-            await asyncio.sleep(0.1)
+        up_log = tmp_path / "up.log"
+        assert await wait_until(lambda: "configtrail is up" in up_log.read_text(), within=10)
+        printed = up_log.read_text()
         write_key = re.search(r"^ +write key +(\S+)$", printed, re.MULTILINE)
         admin_token = re.search(r"^ +admin token +(\S+)$", printed, re.MULTILINE)
         assert write_key is not None, printed
