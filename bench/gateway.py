@@ -9,7 +9,6 @@ no benchmark client reaches. It is measured only if it serves a real
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 from typing import Any
 
@@ -19,7 +18,7 @@ from bench import wrk
 from bench.context import Bench
 from bench.infra import reset_streams
 from bench.procs import BenchError, Child, CpuMeter
-from bench.results import Area, Figure, Target
+from bench.results import RATE_REACHED, Area, Figure, Target
 from configtrail import constants
 
 STREAM = constants.event_stream(0)
@@ -29,8 +28,6 @@ BATCH = "/api/batch"
 RATE_LIMIT = "1000000"
 #: The single-event target load (req/s): the throughput target, and the rate the p99 target is measured at.
 SINGLE_RATE = 5000
-#: A paced run whose wrk delivered less than this share of the offered rate did not measure that load.
-RATE_REACHED = 0.95
 
 
 async def _probe(port: int, key: str) -> str | None:
@@ -198,15 +195,12 @@ async def _paced(
         result, verified = await _verified_wrk(bench, f"http://127.0.0.1:{port}{SINGLE}", lua, 1)
     gateway.check_alive()
     ingest.check_alive()
-    reached = result.ok_per_second >= RATE_REACHED * SINGLE_RATE
-    # a load that was not delivered has no latency to show: the run fails
-    p99.runs.append(result.latency["p99_ms"] if reached else math.inf)
-    p99.ceiling_runs.append(ceiling.latency["p99_ms"])
-    p99.details.append(
-        {
-            "offered_per_s": SINGLE_RATE,
-            "requests_per_s": round(result.ok_per_second),
-            "rate_reached": reached,
+    p99.add_paced_run(
+        result.latency["p99_ms"],
+        ceiling.latency["p99_ms"],
+        offered=SINGLE_RATE,
+        delivered=result.ok_per_second,
+        details={
             "latency": result.latency,
             "non_2xx": result.non_2xx,
             "socket_errors": result.socket_errors,
@@ -214,7 +208,7 @@ async def _paced(
             **cpu.result,
             "ceiling_requests_per_s": round(ceiling.ok_per_second),
             "ceiling_latency": ceiling.latency,
-        }
+        },
     )
     bench.say(
         f"  gateway: {result.ok_per_second:,.0f} req/s of {SINGLE_RATE:,} offered, "

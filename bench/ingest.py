@@ -19,15 +19,13 @@ from bench.context import Bench
 from bench.infra import reset_streams
 from bench.loadgen import LoadResult, Spec, run_workers
 from bench.procs import Child, CpuMeter, meter_window
-from bench.results import Area, Figure, Target
+from bench.results import RATE_REACHED, Area, Figure, Target
 from bench.stats import latency_summary
 from configtrail import constants
 
 STREAM = constants.event_stream(0)
 #: TrackInteraction's target load (req/s): the throughput target, and the rate the p99 target is measured at.
 UNARY_RATE = 2500
-#: A paced run that delivered less than this share of the offered rate did not measure that load.
-RATE_REACHED = 0.95
 
 
 async def count_entries_between(bench: Bench, first_ms: int, last_ms: int) -> int:
@@ -165,20 +163,17 @@ async def _paced(
     with CpuMeter({"ingest": ingest.pid, "valkey": bench.valkey_pid}) as cpu:
         result = await _h2load(bench, ingest_url, body, log, rate=UNARY_RATE, verify=True)
     ingest.check_alive()
-    reached = result["rps"] >= RATE_REACHED * UNARY_RATE
-    # a load that was not delivered has no latency to show: the run fails
-    p99.runs.append(result["latency"]["p99_ms"] if reached else math.inf)
-    p99.ceiling_runs.append(ceiling["latency"]["p99_ms"])
-    p99.details.append(
-        {
-            "offered_per_s": UNARY_RATE,
-            "requests_per_s": round(result["rps"]),
-            "rate_reached": reached,
-            **{k: v for k, v in result.items() if k not in ("rps",)},
+    p99.add_paced_run(
+        result["latency"]["p99_ms"],
+        ceiling["latency"]["p99_ms"],
+        offered=UNARY_RATE,
+        delivered=result["rps"],
+        details={
+            **{k: v for k, v in result.items() if k != "rps"},
             **cpu.result,
             "ceiling_requests_per_s": round(ceiling["rps"]),
             "ceiling_latency": ceiling["latency"],
-        }
+        },
     )
     bench.say(
         f"  Ingest: {result['rps']:,.0f} req/s of {UNARY_RATE:,} offered, p99 "

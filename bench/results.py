@@ -42,6 +42,10 @@ class Target:
         return f"{symbol} {_number(self.value)} {unit}" + (f" ({self.source})" if self.source else "")
 
 
+#: A paced run that delivered less than this share of the offered rate did not measure that load.
+RATE_REACHED = 0.95
+
+
 @dataclass
 class Figure:
     """One figure: its runs, the runs of its ceiling, the target, and per-run details."""
@@ -72,6 +76,25 @@ class Figure:
     @property
     def passed(self) -> bool | None:
         return None if self.target is None or not self.runs else self.target.met(self.value)
+
+    def add_paced_run(
+        self,
+        p99_ms: float,
+        ceiling_p99_ms: float,
+        *,
+        offered: float,
+        delivered: float,
+        details: dict[str, Any],
+    ) -> bool:
+        """A latency run at an offered rate, beside its ceiling's; whether the rate was delivered. A load
+        that was not delivered has no latency to show: the run counts as infinitely slow (failed)."""
+        reached = delivered >= RATE_REACHED * offered
+        self.runs.append(p99_ms if reached else math.inf)
+        self.ceiling_runs.append(ceiling_p99_ms)
+        self.details.append(
+            {"offered_per_s": offered, "requests_per_s": round(delivered), "rate_reached": reached, **details}
+        )
+        return reached
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
