@@ -303,14 +303,15 @@ class RateLimiter:
         self.checks += sum(len(futures) for futures in requests.values())
         if not buckets:
             return
+        keys = [bucket_key(bucket) for bucket in buckets]
         try:
-            replies = await self._evaluate(asks, [bucket_key(bucket) for bucket in buckets])
+            replies = await self._evaluate(asks, keys)
             if any(isinstance(reply, NoScriptError) for reply in replies):
                 # Redis restarted or flushed its scripts: load once more and check again (a NOSCRIPT
                 # reply ran nothing, so nothing is counted twice).
                 assert self._client is not None
                 await asyncio.wait_for(self._client.script_load(TOKEN_BUCKET_SCRIPT), self._timeout)
-                replies = await self._evaluate(asks, [bucket_key(bucket) for bucket in buckets])
+                replies = await self._evaluate(asks, keys)
         except (RedisError, OSError, TimeoutError) as exc:
             self._fail_open(group, exc)
             return
